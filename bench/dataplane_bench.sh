@@ -1,0 +1,60 @@
+#!/bin/bash
+# dataplane_bench.sh: requests/s, packets/s and payload Gbit/s of one rx core on pcap replay, beside testpmd io and memcpy limits.
+#
+# usage: bench/dataplane_bench.sh [BUILD_DIR] [SECONDS]    (run as root; BUILD_DIR default build)
+# For each fragment size (data bytes per fragment: 256, 1400, 8900) and request size, it writes a
+# capture of whole authenticated REQUESTs (8 devices), replays it with net_pcap infinite_rx=1
+# through the daemon's burst handler on one core (bench/dataplane/dp_bench.c), and in the same
+# run measures the two limits: dpdk-testpmd io forwarding on the same capture and device, and
+# one core's memcpy of the same fragments into request-sized buffers. It also measures one
+# core's per-fragment MAC verification, the ceiling the protocol itself sets. Results go to
+# stdout and to $OUT_DIR/dataplane_bench.tsv (default /tmp).
+set -u
+BUILD=${1:-build}
+SECONDS_PER=${2:-3}
+OUT_DIR=${OUT_DIR:-/tmp}
+BENCH=$BUILD/dataplane/dp_bench
+[ -x "$BENCH" ] || { echo "no $BENCH: build first (meson setup $BUILD -Dbuildtype=release; ninja -C $BUILD)"; exit 1; }
+command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd missing (apt-get install dpdk-dev)"; exit 1; }
+WORK=$(mktemp -d /tmp/dds-dpbench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+TSV=$OUT_DIR/dataplane_bench.tsv
+EAL="--no-huge -m 1536 --no-pci --log-level=lib.eal:error"
+FRAGS=${FRAGS:-"256 1400 8900"}
+REQS=${REQS:-"16384 262144"}
+
+field() { /usr/bin/python3 -c "import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])['$1'])"; }
+
+# testpmd io forwarding on the capture: the median of its per-period Rx-pps figures.
+testpmd_pps() {
+	local pcap=$1 mbuf=$2
+	timeout $((SECONDS_PER + 12)) dpdk-testpmd $EAL -l 0,1 --file-prefix ddstp$$ \
+		--vdev "net_pcap0,rx_pcap=$pcap,infinite_rx=1" -- --forward-mode=io --no-flush-rx \
+		--stats-period 1 --total-num-mbufs=32768 --mbuf-size="$mbuf" --max-pkt-len=9200 -a \
+		2>/dev/null | awk '/Rx-pps:/ && $2 > 0 {print $2}' | sort -n |
+		awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : 0)}'
+}
+
+printf "# machine: %s, %s cores; %s s per point; dds dataplane_bench\n" \
+	"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$(nproc)" "$SECONDS_PER"
+printf "frag\treq\trps\tpps\tpayload_gbps\ttestpmd_pps\tmemcpy_pps\tmac_pps\tpct_of_lower_limit\n" | tee "$TSV"
+for frag in $FRAGS; do
+	mbuf=$((frag < 1400 ? 2176 : frag + 400))
+	tp=
+	for req in $REQS; do
+		pcap=$WORK/f${frag}_r${req}.pcap
+		pkts=$("$BENCH" make-pcap "$pcap" "$frag" "$req" 4096) || exit 1
+		[ -n "$tp" ] || tp=$(testpmd_pps "$pcap" "$mbuf")
+		run=$("$BENCH" run "$pkts" "$frag" "$req" "$SECONDS_PER" -- $EAL -l 0 \
+			--file-prefix ddsdb$$ --vdev "net_pcap0,rx_pcap=$pcap,infinite_rx=1" 2>/dev/null)
+		mc=$("$BENCH" memcpy "$frag" "$req" "$SECONDS_PER")
+		mac=$("$BENCH" mac "$frag" 1)
+		pps=$(field pps <<< "$run")
+		mpps=$(field pps <<< "$mc")
+		lower=$(( ${tp%.*} < ${mpps%.*} ? ${tp%.*} : ${mpps%.*} ))
+		pct=$(/usr/bin/python3 -c "print(f'{100 * $pps / max($lower, 1):.1f}')")
+		printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$frag" "$req" "$(field rps <<< "$run")" \
+			"$pps" "$(field gbps <<< "$run")" "$tp" "$mpps" "$(field pps <<< "$mac")" "$pct" | tee -a "$TSV"
+	done
+done
+echo "# target: >= 70% of the lower limit at 1400-byte fragments; mac_pps is the protocol's own ceiling"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the project needs; idempotent, and quick when all are present.
+# Usage: deploy/install-deps.sh [--with-reference]   (--with-reference adds PyTorch etc. for tests)
+set -euo pipefail
+
+BUILD_PKGS=(meson ninja-build pkg-config gcc libjansson-dev libopenblas-dev check
+            libsodium-dev libdpdk-dev dpdk gnuplot-nox iproute2 python3)
+CROSS_PKGS=(gcc-aarch64-linux-gnu qemu-user)
+TEST_PKGS=(python3-torch python3-torchvision python3-networkx python3-scapy
+           clang libclang-rt-14-dev valgrind tshark tcpreplay)
+
+want=("${BUILD_PKGS[@]}")
+if [[ "${1:-}" == "--with-reference" ]]; then
+    want+=("${CROSS_PKGS[@]}" "${TEST_PKGS[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+    echo "install-deps: all ${#want[@]} packages present"
+    exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[[ $(id -u) -ne 0 ]] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# deploy/test.sh: runs all the tests: installs what they need, builds the test build (ASan +
+# UBSan), checks that the tree also builds with the GPU backend off and on, runs the aarch64
+# device-side suites under qemu, and ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export DEBIAN_FRONTEND=noninteractive
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "dependencies"
+deploy/install-deps.sh --with-reference || { echo "0 passed, 1 failed"; exit 1; }
+
+# configure DIR [meson options...]: fresh or reconfigured, quietly
+configure() {
+    local dir=$1; shift
+    if [[ -f $dir/build.ninja ]]; then
+        meson setup --reconfigure "$dir" "$@" >"$dir.setup.log" 2>&1
+    else
+        meson setup "$dir" "$@" >"$dir.setup.log" 2>&1
+    fi || { cat "$dir.setup.log"; return 1; }
+}
+
+fails=0
+step "compile check: GPU backend disabled, then enabled (CUDA + cuDNN from /usr/local/cuda)"
+for gpu in disabled enabled; do
+    if [[ $gpu == enabled && ! -f /usr/local/cuda/include/cudnn.h ]]; then
+        echo "no CUDA/cuDNN under /usr/local/cuda: GPU-enabled compile check skipped"; continue
+    fi
+    if configure "build-gpu-$gpu" -Dgpu=$gpu -Dbuildtype=release && ninja -C "build-gpu-$gpu" >"build-gpu-$gpu.log" 2>&1; then
+        echo "build with -Dgpu=$gpu: ok"
+    else
+        tail -40 "build-gpu-$gpu.log"; echo "build with -Dgpu=$gpu: FAILED"; fails=$((fails + 1))
+    fi
+done
+
+step "test build (ASan + UBSan) and tests"
+configure build-test -Dbuildtype=debug -Db_sanitize=address,undefined || exit 1
+ninja -C build-test || { echo "0 passed, 1 failed"; exit 1; }
+meson test -C build-test --print-errorlogs --num-processes 2 "$@"
+logs=(build-test/meson-logs/testlog.json)
+
+if [[ -x deploy/cross-test.sh ]]; then
+    step "aarch64 device-side tests under qemu"
+    deploy/cross-test.sh || true
+    [[ -f build-aarch64/meson-logs/testlog.json ]] && logs+=(build-aarch64/meson-logs/testlog.json)
+fi
+
+step "summary"
+/usr/bin/python3 - "$fails" "${logs[@]}" <<'PY'
+import json, sys
+extra_fail = int(sys.argv[1])
+passed = failed = skipped = 0
+for path in sys.argv[2:]:
+    for line in open(path):
+        r = json.loads(line)["result"]
+        if r in ("OK", "EXPECTEDFAIL"): passed += 1
+        elif r == "SKIP": skipped += 1
+        else: failed += 1; print("failed:", path, json.loads(line)["name"])
+failed += extra_fail
+print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+sys.exit(1 if failed else 0)
+PY

@@ -1,0 +1,367 @@
+/* backend.c: the one wrapper around every backend: choice by name, argument checks, tails, plans. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_int.h"
+#include "dds_gpu.h"
+
+int dds_backend_errf(struct dds_err *err, int status, const char *fmt, ...)
+{
+	if (err) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+	}
+	return status;
+}
+
+const char *dds_backend_status_name(int status)
+{
+	switch (status) {
+	case DDS_BACKEND_OK:
+		return "ok";
+	case DDS_BACKEND_EINVAL:
+		return "einval";
+	case DDS_BACKEND_ENOMEM:
+		return "enomem";
+	case DDS_BACKEND_EUNSUPPORTED:
+		return "eunsupported";
+	case DDS_BACKEND_EDEVICE:
+		return "edevice";
+	default:
+		return "unknown";
+	}
+}
+
+static void backend_log(const struct dds_backend_opts *o, const char *line)
+{
+	if (o->log)
+		o->log(o->log_arg, line);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
+/* "auto": CUDA if a GPU is usable and the CUDA backend starts, else the CPU engine. Logs exactly
+ * one line saying which and, on fallback, why. */
+static int backend_auto_init(struct dds_backend *b, const struct dds_backend_opts *o,
+			     struct dds_err *err)
+{
+	char what[256], line[600];
+	struct dds_err cerr = {{0}};
+	int rc;
+
+	if (dds_gpu_probe(what, sizeof(what)) > 0) {
+		rc = dds_backend_cuda_init(b, o, &cerr);
+		if (rc == DDS_BACKEND_OK) {
+			snprintf(line, sizeof(line), "backend: cuda (%s)", what);
+			backend_log(o, line);
+			return rc;
+		}
+		snprintf(line, sizeof(line), "backend: cpu engine, the CUDA backend did not start: %s",
+			 cerr.msg);
+	} else {
+		snprintf(line, sizeof(line), "backend: cpu engine, %s", what);
+	}
+	rc = dds_backend_cpu_init(b, o, err);
+	if (rc == DDS_BACKEND_OK)
+		backend_log(o, line);
+	return rc;
+}
+
+/* Explicit "cuda": fails (no fallback) when no GPU is usable. */
+static int backend_cuda_checked_init(struct dds_backend *b, const struct dds_backend_opts *o,
+				     struct dds_err *err)
+{
+	char what[256];
+
+	if (dds_gpu_probe(what, sizeof(what)) <= 0)
+		return dds_backend_errf(err, DDS_BACKEND_EUNSUPPORTED, "backend 'cuda': %s", what);
+	return dds_backend_cuda_init(b, o, err);
+}
+
+typedef int (*backend_init_fn)(struct dds_backend *, const struct dds_backend_opts *,
+			       struct dds_err *);
+
+/* The constructor of a backend name, or NULL. */
+static backend_init_fn backend_lookup(const char *name)
+{
+	static const struct {
+		const char *name;
+		backend_init_fn init;
+	} table[] = {
+		{"auto", backend_auto_init},
+		{"cpu", dds_backend_cpu_init},
+		{"cuda", backend_cuda_checked_init},
+	};
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (strcmp(name, table[i].name) == 0)
+			return table[i].init;
+	return NULL;
+}
+
+struct dds_backend *dds_backend_create(const struct dds_backend_opts *o, int *status,
+				       struct dds_err *err)
+{
+	const char *name = o && o->name ? o->name : "auto";
+	backend_init_fn init = backend_lookup(name);
+	struct dds_backend *b = NULL;
+	int rc;
+
+	if (!o || o->cpu_threads < 0 || o->gpu_index < 0)
+		rc = dds_backend_errf(err, DDS_BACKEND_EINVAL,
+				      "backend: no options, or cpu_threads/gpu_index < 0");
+	else if (!init)
+		rc = dds_backend_errf(err, DDS_BACKEND_EINVAL,
+				      "backend '%s': unknown (expected auto, cpu or cuda)", name);
+	else if (!(b = calloc(1, sizeof(*b))))
+		rc = dds_backend_errf(err, DDS_BACKEND_ENOMEM, "backend: out of memory");
+	else
+		rc = init(b, o, err);
+	if (rc != DDS_BACKEND_OK) {
+		free(b);
+		b = NULL;
+	}
+	if (status)
+		*status = rc;
+	return b;
+}
+
+void dds_backend_free(struct dds_backend *b)
+{
+	if (!b)
+		return;
+	if (b->iface.free)
+		b->iface.free(b);
+	free(b);
+}
+
+const char *dds_backend_name(const struct dds_backend *b)
+{
+	return b ? b->iface.name(b) : "none";
+}
+
+bool dds_backend_supports_layer(const struct dds_backend *b, const struct dds_model *m, int li)
+{
+	if (!b || !m || li < 0 || li >= m->n_layers)
+		return false;
+	return !b->iface.supports_op || b->iface.supports_op(b, m, li);
+}
+
+int dds_plan_tail_mask(const struct dds_model *m, const int *values, int n_values, uint8_t *mask,
+		       struct dds_err *err)
+{
+	if (!m || !mask || n_values < 0 || (n_values && !values))
+		return dds_backend_errf(err, DDS_BACKEND_EINVAL, "tail: missing argument");
+	int n = m->n_layers, rc = DDS_BACKEND_OK;
+	uint8_t *sent = calloc((size_t)n + 1, 1), *needed = calloc((size_t)n + 1, 1);
+
+	if (!sent || !needed) {
+		rc = dds_backend_errf(err, DDS_BACKEND_ENOMEM, "%s: tail: out of memory", m->name);
+		goto out;
+	}
+	for (int i = 0; i < n_values && rc == DDS_BACKEND_OK; i++) {
+		if (values[i] < 0 || values[i] > n || sent[values[i]])
+			rc = dds_backend_errf(err, DDS_BACKEND_EINVAL,
+					      "%s: tail: value %d is %s", m->name, values[i],
+					      values[i] < 0 || values[i] > n ? "out of range"
+									     : "sent twice");
+		else
+			sent[values[i]] = 1;
+	}
+	if (rc != DDS_BACKEND_OK)
+		goto out;
+	if (sent[m->output + 1]) {
+		rc = dds_backend_errf(err, DDS_BACKEND_EINVAL,
+				      "%s: tail: the output '%s' is sent: nothing to run", m->name,
+				      m->layers[m->output].name);
+		goto out;
+	}
+	/* Walk back from the output; a needed value that is not sent is computed here. */
+	memset(mask, 0, (size_t)n);
+	needed[m->output + 1] = 1;
+	for (int k = n - 1; k >= 0; k--) {
+		if (!needed[k + 1] || sent[k + 1])
+			continue;
+		mask[k] = 1;
+		for (int j = 0; j < m->layers[k].n_in; j++)
+			needed[m->layers[k].in[j]] = 1;
+	}
+	if (needed[0] && !sent[0])
+		rc = dds_backend_errf(err, DDS_BACKEND_EINVAL,
+				      "%s: tail: the output needs the raw input, which is not sent "
+				      "(the values sent are not a cut)",
+				      m->name);
+out:
+	free(sent);
+	free(needed);
+	return rc;
+}
+
+/* Check the mask and fill the plan's public fields (mask copy, inputs, sizes). */
+static int plan_describe(struct dds_plan *p, const uint8_t *tail, struct dds_err *err)
+{
+	const struct dds_model *m = p->m;
+	int n = m->n_layers;
+	uint8_t *head = malloc((size_t)n), *reads = calloc((size_t)n + 1, 1);
+	int rc = DDS_BACKEND_OK;
+
+	p->mask = malloc((size_t)n);
+	if (!head || !reads || !p->mask) {
+		rc = dds_backend_errf(err, DDS_BACKEND_ENOMEM, "%s: plan: out of memory", m->name);
+		goto out;
+	}
+	for (int k = 0; k < n; k++) {
+		p->mask[k] = tail[k] != 0;
+		head[k] = !p->mask[k];
+	}
+	if (!p->mask[m->output]) {
+		rc = dds_backend_errf(err, DDS_BACKEND_EINVAL,
+				      "%s: plan: the tail does not contain the output layer '%s'",
+				      m->name, m->layers[m->output].name);
+		goto out;
+	}
+	if (dds_model_check_head(m, head, err)) {
+		rc = DDS_BACKEND_EINVAL;
+		goto out;
+	}
+	for (int k = 0; k < n; k++)
+		for (int j = 0; p->mask[k] && j < m->layers[k].n_in; j++) {
+			int v = m->layers[k].in[j];
+			reads[v] = v == 0 || head[v - 1];
+		}
+	p->in_val = calloc((size_t)n + 1, sizeof(int));
+	p->in_numel = calloc((size_t)n + 1, sizeof(size_t));
+	if (!p->in_val || !p->in_numel) {
+		rc = dds_backend_errf(err, DDS_BACKEND_ENOMEM, "%s: plan: out of memory", m->name);
+		goto out;
+	}
+	for (int v = 0; v <= n; v++) {
+		if (!reads[v])
+			continue;
+		p->in_val[p->n_in] = v;
+		p->in_numel[p->n_in] = dds_shape_numel(dds_model_value_shape(m, v));
+		p->in_floats += p->in_numel[p->n_in++];
+	}
+	p->out_floats = dds_shape_numel(&m->layers[m->output].out_shape);
+out:
+	free(head);
+	free(reads);
+	return rc;
+}
+
+/* The first tail layer the backend cannot run, or -1. */
+static int plan_unsupported(const struct dds_plan *p)
+{
+	for (int k = 0; k < p->m->n_layers; k++)
+		if (p->mask[k] && !dds_backend_supports_layer(p->b, p->m, k))
+			return k;
+	return -1;
+}
+
+struct dds_plan *dds_plan_create(struct dds_backend *b, const struct dds_model *m,
+				 const uint8_t *tail_mask, int max_batch, int *status,
+				 struct dds_err *err)
+{
+	struct dds_plan *p = NULL;
+	int rc, bad;
+
+	if (!b || !m || !tail_mask || max_batch < 1) {
+		rc = dds_backend_errf(err, DDS_BACKEND_EINVAL,
+				      "plan: missing backend, model or mask, or max_batch %d < 1",
+				      max_batch);
+		goto out;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		rc = dds_backend_errf(err, DDS_BACKEND_ENOMEM, "%s: plan: out of memory", m->name);
+		goto out;
+	}
+	p->b = b;
+	p->m = m;
+	p->max_batch = max_batch;
+	rc = plan_describe(p, tail_mask, err);
+	if (rc == DDS_BACKEND_OK && (bad = plan_unsupported(p)) >= 0)
+		rc = dds_backend_errf(err, DDS_BACKEND_EUNSUPPORTED,
+				      "%s: plan: backend '%s' cannot run layer '%s' (op %s)", m->name,
+				      dds_backend_name(b), m->layers[bad].name,
+				      dds_op_name(m->layers[bad].op));
+	if (rc == DDS_BACKEND_OK)
+		rc = b->iface.plan_create(b, p, err);
+out:
+	if (rc != DDS_BACKEND_OK) {
+		dds_plan_free(p);
+		p = NULL;
+	}
+	if (status)
+		*status = rc;
+	return p;
+}
+
+void dds_plan_free(struct dds_plan *p)
+{
+	if (!p)
+		return;
+	if (p->context && p->b->iface.plan_free)
+		p->b->iface.plan_free(p);
+	free(p->mask);
+	free(p->in_val);
+	free(p->in_numel);
+	free(p);
+}
+
+int dds_plan_n_inputs(const struct dds_plan *p)
+{
+	return p ? p->n_in : 0;
+}
+
+int dds_plan_input_value(const struct dds_plan *p, int k)
+{
+	return p && k >= 0 && k < p->n_in ? p->in_val[k] : -1;
+}
+
+size_t dds_plan_input_floats(const struct dds_plan *p)
+{
+	return p ? p->in_floats : 0;
+}
+
+size_t dds_plan_output_floats(const struct dds_plan *p)
+{
+	return p ? p->out_floats : 0;
+}
+
+int dds_plan_max_batch(const struct dds_plan *p)
+{
+	return p ? p->max_batch : 0;
+}
+
+int dds_plan_pack(const struct dds_plan *p, const float *const *req, int batch, float *in)
+{
+	if (!p || !req || !in || batch < 1 || batch > p->max_batch)
+		return DDS_BACKEND_EINVAL;
+	for (int i = 0; i < batch; i++)
+		if (!req[i])
+			return DDS_BACKEND_EINVAL;
+	size_t off = 0;
+	for (int k = 0; k < p->n_in; k++) {
+		for (int i = 0; i < batch; i++) {
+			memcpy(in, req[i] + off, p->in_numel[k] * sizeof(float));
+			in += p->in_numel[k];
+		}
+		off += p->in_numel[k];
+	}
+	return DDS_BACKEND_OK;
+}
+
+int dds_plan_run(struct dds_plan *p, const float *in, int batch, float *out, struct dds_err *err)
+{
+	if (!p || !in || !out)
+		return dds_backend_errf(err, DDS_BACKEND_EINVAL, "plan run: missing plan or buffer");
+	if (batch < 1 || batch > p->max_batch)
+		return dds_backend_errf(err, DDS_BACKEND_EINVAL,
+					"%s: plan run: batch %d out of range [1, %d]", p->m->name,
+					batch, p->max_batch);
+	return p->b->iface.plan_run(p, in, batch, out, err);
+}

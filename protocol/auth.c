@@ -1,0 +1,112 @@
+/* auth.c: authentication: the keyed BLAKE2b MAC, the replay window and the device key table. */
+#include <sodium.h>
+#include <stdlib.h>
+
+#include "proto_int.h"
+
+void dds_proto_mac_sign(uint8_t *dgram, size_t len, const uint8_t key[DDS_PROTO_KEY_LEN])
+{
+	if (len < DDS_PROTO_MAC_LEN)
+		return;
+	size_t n = len - DDS_PROTO_MAC_LEN;
+	crypto_generichash(dgram + n, DDS_PROTO_MAC_LEN, dgram, n, key, DDS_PROTO_KEY_LEN);
+}
+
+bool dds_proto_mac_verify(const uint8_t *dgram, size_t len, const uint8_t key[DDS_PROTO_KEY_LEN])
+{
+	uint8_t mac[DDS_PROTO_MAC_LEN];
+	if (len < DDS_PROTO_MAC_LEN)
+		return false;
+	size_t n = len - DDS_PROTO_MAC_LEN;
+	crypto_generichash(mac, sizeof mac, dgram, n, key, DDS_PROTO_KEY_LEN);
+	return sodium_memcmp(mac, dgram + n, sizeof mac) == 0;
+}
+
+bool dds_replay_check(const struct dds_replay *w, uint64_t id)
+{
+	if (id > w->top)
+		return true;
+	uint64_t back = w->top - id;
+	return back < 64 && !(w->bitmap >> back & 1);
+}
+
+void dds_replay_commit(struct dds_replay *w, uint64_t id)
+{
+	if (id > w->top) {
+		uint64_t shift = id - w->top;
+		w->bitmap = shift >= 64 ? 0 : w->bitmap << shift;
+		w->top = id;
+	}
+	w->bitmap |= (uint64_t)1 << (w->top - id);
+}
+
+/* Open addressing with linear probing over a power-of-two array at most half full. */
+struct dds_proto_devtab {
+	uint32_t capacity, count, mask;
+	struct dds_proto_dev *e;
+};
+
+struct dds_proto_devtab *dds_proto_devtab_new(uint32_t capacity)
+{
+	if (capacity == 0 || capacity > (1u << 30) || sodium_init() < 0)
+		return NULL;
+	uint32_t size = 2;
+	while (size < 2 * capacity)
+		size *= 2;
+	struct dds_proto_devtab *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->e = calloc(size, sizeof *t->e);
+	if (!t->e) {
+		free(t);
+		return NULL;
+	}
+	t->capacity = capacity;
+	t->mask = size - 1;
+	return t;
+}
+
+void dds_proto_devtab_free(struct dds_proto_devtab *t)
+{
+	if (!t)
+		return;
+	sodium_memzero(t->e, (size_t)(t->mask + 1) * sizeof *t->e);
+	free(t->e);
+	free(t);
+}
+
+/* The entry holding device_id, or the free entry where it would go. */
+static struct dds_proto_dev *probe(const struct dds_proto_devtab *t, uint32_t device_id)
+{
+	uint32_t i = (device_id * 2654435761u) & t->mask;
+	while (t->e[i].used && t->e[i].device_id != device_id)
+		i = (i + 1) & t->mask;
+	return &t->e[i];
+}
+
+struct dds_proto_dev *dds_proto_devtab_find(struct dds_proto_devtab *t, uint32_t device_id)
+{
+	struct dds_proto_dev *d = probe(t, device_id);
+	return d->used ? d : NULL;
+}
+
+int dds_proto_devtab_add(struct dds_proto_devtab *t, uint32_t device_id,
+			 const uint8_t key[DDS_PROTO_KEY_LEN])
+{
+	struct dds_proto_dev *d = probe(t, device_id);
+	if (!d->used) {
+		if (t->count == t->capacity)
+			return -1;
+		t->count++;
+		d->used = true;
+		d->device_id = device_id;
+	}
+	memcpy(d->key, key, DDS_PROTO_KEY_LEN);
+	return 0;
+}
+
+const uint8_t *dds_proto_devtab_key(const struct dds_proto_devtab *t, uint32_t device_id)
+{
+	const struct dds_proto_dev *d = probe(t, device_id);
+	return d->used ? d->key : NULL;
+}

@@ -1,0 +1,291 @@
+/* dp_client.c: a test device over kernel UDP: runs heads on the CPU engine, sends every split, checks results bit-exact. */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dds_engine.h"
+#include "dds_model.h"
+#include "dds_proto.h"
+
+struct client {
+	int fd;
+	uint32_t device;
+	uint8_t key[DDS_PROTO_KEY_LEN];
+	uint64_t next_id;
+	size_t mtu;
+	double price;
+	struct dds_model *m;
+	struct dds_engine *e;
+	struct dds_proto_devtab *devs;
+	struct dds_proto_rx *rx;
+	int failures;
+};
+
+#define FAIL(c, ...) (fprintf(stderr, "dp_client: FAIL: " __VA_ARGS__), (c)->failures++)
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Wait for one complete message or single-datagram reply for request `id`; 0 when it came. */
+static int await(struct client *c, uint64_t id, struct dds_proto_event *ev)
+{
+	static uint8_t buf[65536];
+	uint64_t deadline = now_ns() + 3000000000ull;
+
+	while (now_ns() < deadline) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+
+		if (n <= 0)
+			continue;
+		dds_proto_rx_input(c->rx, buf, (size_t)n, now_ns(), ev);
+		if (ev->kind != DDS_EV_NONE && ev->msg.h.request_id == id)
+			return 0;
+		if (ev->kind == DDS_EV_COMPLETE)
+			free(ev->buf);
+	}
+	return -1;
+}
+
+static void send_dgram(struct client *c, const uint8_t *d, size_t n)
+{
+	if (send(c->fd, d, n, 0) != (ssize_t)n)
+		perror("dp_client: send");
+}
+
+static void do_register(struct client *c)
+{
+	struct dds_proto_hdr h = {.type = DDS_MSG_REGISTER, .device_id = c->device,
+				  .request_id = ++c->next_id, .model_hash = c->m->hash};
+	struct dds_proto_event ev;
+	uint8_t d[256];
+
+	send_dgram(c, d, dds_proto_encode_register(&h, (uint32_t)c->mtu, c->key, d, sizeof(d)));
+	if (await(c, h.request_id, &ev) || ev.msg.h.type != DDS_MSG_REGISTER_REPLY)
+		FAIL(c, "no REGISTER_REPLY\n");
+	else if (ev.msg.u.reply.price != c->price)
+		FAIL(c, "REGISTER_REPLY price %g, want %g\n", ev.msg.u.reply.price, c->price);
+}
+
+/* Send a request's fragments in a shuffled order, the first one twice (a duplicate). */
+static void send_request(struct client *c, const struct dds_proto_hdr *h,
+			 const struct dds_proto_tmsg *tm, const void *payload)
+{
+	unsigned count = dds_proto_frag_count(tm, c->mtu), order[4096];
+	static uint8_t d[65536];
+
+	for (unsigned i = 0; i < count && i < 4096; i++)
+		order[i] = i;
+	for (unsigned i = count - 1; i > 0 && i < 4096; i--) {
+		unsigned j = (unsigned)rand() % (i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (unsigned i = 0; i <= count && count <= 4096; i++) {
+		size_t n = dds_proto_encode_frag(h, tm, payload, order[i == count ? 0 : i], c->mtu,
+						 c->key, d, sizeof(d));
+
+		send_dgram(c, d, n);
+	}
+}
+
+/* Values computed by the head (the first k layers) that a later layer reads: the cut. */
+static int cut_of(const struct dds_model *m, int k, int *vals)
+{
+	int n = 0;
+
+	for (int v = 0; v <= k; v++) {
+		bool used = false;
+
+		for (int l = k; l < m->n_layers && !used; l++)
+			for (int j = 0; j < m->layers[l].n_in; j++)
+				used |= m->layers[l].in[j] == v;
+		if (used)
+			vals[n++] = v;
+	}
+	return n;
+}
+
+static size_t fill_tm(const struct dds_model *m, const int *vals, int n, double x,
+		      struct dds_proto_tmsg *tm)
+{
+	size_t total = 0;
+
+	memset(tm, 0, sizeof(*tm));
+	tm->value = x;
+	tm->n_tensors = (uint16_t)n;
+	for (int i = 0; i < n; i++) {
+		const struct dds_shape *s = dds_model_value_shape(m, vals[i]);
+
+		tm->t[i].value_id = (uint16_t)vals[i];
+		tm->t[i].dtype = DDS_DTYPE_F32;
+		tm->t[i].ndim = (uint8_t)s->ndim;
+		for (int d = 0; d < s->ndim; d++)
+			tm->t[i].dim[d] = (uint32_t)s->d[d];
+		total += dds_shape_numel(s) * sizeof(float);
+	}
+	tm->payload_len = (uint32_t)total;
+	return total;
+}
+
+/* One request for split k: head here, tail there, compared with a whole run here. */
+static void one_request(struct client *c, int k, uint64_t model_hash, int want_reason)
+{
+	const struct dds_model *m = c->m;
+	size_t in_n = dds_shape_numel(&m->in_shape), out_bytes = m->layers[m->output].out_bytes;
+	uint8_t *mask = calloc((size_t)m->n_layers, 1), *payload;
+	float *expect = malloc(out_bytes), *in = dds_engine_value(c->e, 0);
+	struct dds_proto_hdr h = {.type = DDS_MSG_REQUEST, .device_id = c->device,
+				  .request_id = ++c->next_id, .model_hash = model_hash};
+	struct dds_proto_tmsg tm;
+	struct dds_proto_event ev;
+	struct dds_err err;
+	int vals[DDS_PROTO_MAX_TENSORS], n;
+	size_t len, off = 0;
+
+	for (size_t i = 0; i < in_n; i++)
+		in[i] = (float)rand() / (float)RAND_MAX * 2.0f - 1.0f;
+	for (int l = 0; l < k; l++)
+		mask[l] = 1;
+	n = want_reason == DDS_DROP_BAD_SPLIT ? 1 : cut_of(m, k, vals);
+	if (want_reason == DDS_DROP_BAD_SPLIT)
+		vals[0] = 3; /* conv2a alone: the path through conv2b is missed, not a cut */
+	len = fill_tm(m, vals, n, 2.5, &tm);
+	payload = malloc(len);
+	if (k > 0 && dds_engine_run(c->e, mask, 1, &err))
+		FAIL(c, "head %d: %s\n", k, err.msg);
+	for (int i = 0; i < n; i++) {
+		size_t b = dds_shape_numel(dds_model_value_shape(m, vals[i])) * sizeof(float);
+
+		memcpy(payload + off, dds_engine_value(c->e, vals[i]), b);
+		off += b;
+	}
+	if (dds_engine_run(c->e, NULL, 1, &err))
+		FAIL(c, "whole run: %s\n", err.msg);
+	memcpy(expect, dds_engine_value(c->e, m->output + 1), out_bytes);
+	send_request(c, &h, &tm, payload);
+	if (await(c, h.request_id, &ev)) {
+		FAIL(c, "split %d request %lu: no answer\n", k, (unsigned long)h.request_id);
+	} else if (want_reason) {
+		if (ev.msg.h.type != DDS_MSG_ERROR || ev.msg.u.err.reason != want_reason)
+			FAIL(c, "split %d: want ERROR %s, got type %u\n", k,
+			     dds_proto_reason_name(want_reason), ev.msg.h.type);
+	} else if (ev.kind != DDS_EV_COMPLETE) {
+		FAIL(c, "split %d: got type %u (reason %u), want RESULT\n", k, ev.msg.h.type,
+		     ev.msg.h.type == DDS_MSG_ERROR ? ev.msg.u.err.reason : 0);
+	} else {
+		if (ev.len != out_bytes || memcmp(ev.buf, expect, out_bytes))
+			FAIL(c, "split %d: result differs from the whole-model run\n", k);
+		if (ev.msg.u.frag.tm.value != c->price)
+			FAIL(c, "split %d: RESULT price %g, want %g\n", k, ev.msg.u.frag.tm.value,
+			     c->price);
+		free(ev.buf);
+	}
+	free(payload);
+	free(expect);
+	free(mask);
+}
+
+static int parse_key(const char *s, uint8_t *key)
+{
+	for (int i = 0; i < DDS_PROTO_KEY_LEN; i++) {
+		unsigned b;
+
+		if (!s[2 * i] || sscanf(s + 2 * i, "%2x", &b) != 1)
+			return -1;
+		key[i] = (uint8_t)b;
+	}
+	return 0;
+}
+
+static int setup(struct client *c, const char *server, int port, const char *model,
+		 uint64_t seed)
+{
+	struct dds_proto_rx_config rc = {.role = DDS_ROLE_DEVICE, .max_slots = 16,
+					 .max_slots_per_device = 16, .max_bytes = 64 << 20,
+					 .max_bytes_per_device = 64 << 20,
+					 .max_payload = 64 << 20, .timeout_ns = 3000000000ull};
+	struct dds_engine_opts o = {.max_batch = 1, .threads = 1, .kernels = DDS_KERNELS_FAST};
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct timeval tv = {0, 200000};
+	struct dds_err err;
+
+	if (dds_model_load(model, NULL, seed, &c->m, &err) ||
+	    !(c->e = dds_engine_create(c->m, &o, &err))) {
+		fprintf(stderr, "dp_client: %s\n", err.msg);
+		return -1;
+	}
+	c->devs = dds_proto_devtab_new(4);
+	dds_proto_devtab_add(c->devs, c->device, c->key);
+	c->rx = dds_proto_rx_new(&rc, c->devs, NULL);
+	c->fd = socket(AF_INET, SOCK_DGRAM, 0);
+	inet_pton(AF_INET, server, &sa.sin_addr);
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (!c->rx || c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		perror("dp_client: setup");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"server", required_argument, NULL, 's'}, {"port", required_argument, NULL, 'p'},
+		{"device", required_argument, NULL, 'd'}, {"key", required_argument, NULL, 'k'},
+		{"model", required_argument, NULL, 'm'},  {"seed", required_argument, NULL, 'S'},
+		{"reps", required_argument, NULL, 'r'},   {"mtu", required_argument, NULL, 'M'},
+		{"price", required_argument, NULL, 'P'},  {NULL, 0, NULL, 0}};
+	struct client c = {.device = 1, .mtu = 1500, .price = 1.0};
+	const char *server = "10.99.0.1", *model = NULL, *key = NULL;
+	int port = 9000, reps = 2, o, served = 0;
+	uint64_t seed = 1;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 's': server = optarg; break;
+		case 'p': port = atoi(optarg); break;
+		case 'd': c.device = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'k': key = optarg; break;
+		case 'm': model = optarg; break;
+		case 'S': seed = strtoull(optarg, NULL, 0); break;
+		case 'r': reps = atoi(optarg); break;
+		case 'M': c.mtu = strtoul(optarg, NULL, 0); break;
+		case 'P': c.price = strtod(optarg, NULL); break;
+		default: return 2;
+		}
+	}
+	if (!model || !key || parse_key(key, c.key)) {
+		fprintf(stderr, "usage: dp_client --model JSON --key HEX64 [--server IP] [--port N] "
+			"[--device ID] [--seed N] [--reps N] [--mtu N] [--price P]\n");
+		return 2;
+	}
+	srand(12345);
+	if (setup(&c, server, port, model, seed))
+		return 1;
+	do_register(&c);
+	for (int k = 0; k < c.m->n_layers; k++)
+		for (int r = 0; r < reps; r++, served++)
+			one_request(&c, k, c.m->hash, DDS_PROTO_OK);
+	one_request(&c, 0, c.m->hash ^ 1, DDS_DROP_UNKNOWN_MODEL);
+	one_request(&c, 4, c.m->hash, DDS_DROP_BAD_SPLIT);
+	printf("{\"requests\": %d, \"splits\": %d, \"failures\": %d}\n", served, c.m->n_layers,
+	       c.failures);
+	dds_proto_rx_free(c.rx);
+	dds_proto_devtab_free(c.devs);
+	dds_engine_free(c.e);
+	dds_model_free(c.m);
+	close(c.fd);
+	return c.failures ? 1 : 0;
+}

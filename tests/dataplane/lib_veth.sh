@@ -1,0 +1,93 @@
+# lib_veth.sh: shared by the dataplane integration tests: a veth pair into a fresh network
+# namespace, dds-server on its root end (net_af_packet), cleanup on any exit. Sourced, not run.
+# Needs: SERVER CTL MODEL set by the caller. Sets: NS, PREFIX, WORK, SPID, CLIENT_IP, SERVER_IP.
+
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
+TAG=$$
+NS=ddsns$TAG
+VA=ddsa$TAG
+VB=ddsb$TAG
+PREFIX=ddst$TAG
+SERVER_IP=10.99.0.1
+CLIENT_IP=10.99.0.2
+KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+WORK=$(mktemp -d /tmp/dds-dp-test.XXXXXX)
+SPID=
+
+veth_cleanup() {
+	if [ -n "$SPID" ] && kill -0 "$SPID" 2>/dev/null; then
+		kill -KILL "$SPID" 2>/dev/null
+		wait "$SPID" 2>/dev/null
+	fi
+	ip link del "$VA" 2>/dev/null
+	ip netns del "$NS" 2>/dev/null
+	rm -rf "$WORK" "/var/run/dpdk/$PREFIX"
+}
+trap veth_cleanup EXIT
+
+fail() {
+	echo "FAIL: $*"
+	echo "--- server stderr:"; tail -30 "$WORK/server.err" 2>/dev/null
+	exit 1
+}
+
+# The pair, the client end in the namespace. Checksum offload off on the client end, so the
+# frames af_packet hands the server carry real UDP checksums (veth leaves them partial).
+veth_setup() {
+	ip netns add "$NS" || fail "ip netns add"
+	ip link add "$VA" type veth peer name "$VB" || fail "ip link add veth"
+	ip link set "$VB" netns "$NS"
+	ip link set "$VA" up
+	ip -n "$NS" link set lo up
+	ip -n "$NS" addr add "$CLIENT_IP/24" dev "$VB"
+	ip -n "$NS" link set "$VB" up
+	VERIFY=false
+	if command -v ethtool >/dev/null && ip netns exec "$NS" ethtool -K "$VB" tx off >/dev/null 2>&1; then
+		VERIFY=true
+	fi
+}
+
+# Start dds-server with the config written from $1 (extra JSON members for the top level).
+server_start() {
+	cat > "$WORK/cfg.json" <<EOC
+{
+  "eal": ["--no-huge", "-m", "512", "--no-pci", "-l", "0", "--file-prefix=$PREFIX",
+          "--vdev=net_af_packet0,iface=$VA", "--log-level=lib.eal:error"],
+  "interface": {"ip": "$SERVER_IP", "udp_port": 9000, "verify_udp_checksum": $VERIFY},
+  "devices": [{"id": 1, "key": "$KEY"}, {"id": 2, "key": "$KEY"}],
+  "models": [{"graph": "$MODEL", "seed": 1}],
+  "pricing": {"base_price": 1.0, "round_ms": 50}${1:+,
+  $1}
+}
+EOC
+	"$SERVER" -- -c "$WORK/cfg.json" > "$WORK/server.out" 2> "$WORK/server.err" &
+	SPID=$!
+	for _ in $(seq 1 100); do
+		"$CTL" -p "$PREFIX" state > /dev/null 2>&1 && return 0
+		kill -0 "$SPID" 2>/dev/null || fail "dds-server exited during start"
+		sleep 0.2
+	done
+	fail "dds-server did not answer on its telemetry socket"
+}
+
+# One counter from dds-ctl's JSON.
+counter() {
+	"$CTL" -p "$PREFIX" "${2:-counters}" | /usr/bin/python3 -c \
+		"import json,sys; d=json.load(sys.stdin); print(list(d.values())[0]['$1'])"
+}
+
+# SIGTERM, then the daemon must exit 0 within 10 s and print its counters.
+server_stop() {
+	kill -TERM "$SPID"
+	for _ in $(seq 1 50); do
+		kill -0 "$SPID" 2>/dev/null || break
+		sleep 0.2
+	done
+	kill -0 "$SPID" 2>/dev/null && fail "dds-server still running 10 s after SIGTERM"
+	wait "$SPID"
+	rc=$?
+	SPID=
+	[ "$rc" = 0 ] || fail "dds-server exited with $rc after SIGTERM"
+	tail -1 "$WORK/server.out" | /usr/bin/python3 -c "import json,sys; json.load(sys.stdin)['counters']" ||
+		fail "no counters flushed at stop"
+}

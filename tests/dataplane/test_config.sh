@@ -1,0 +1,55 @@
+#!/bin/bash
+# test_config.sh: dds-server --check-config on good and bad configs: every error names the key and the problem.
+set -u
+SERVER=$1 MODEL=$2
+WORK=$(mktemp -d /tmp/dds-cfg-test.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+IFACE="\"interface\": {\"ip\": \"10.0.0.1\"}"
+DEVS="\"devices\": [{\"id\": 1, \"key\": \"$KEY\"}]"
+MODELS="\"models\": [{\"graph\": \"$MODEL\"}]"
+GOOD="$IFACE, $DEVS, $MODELS"
+failures=0
+
+# expect <name> <config body> <text the error must contain> [extra flags...]
+expect() {
+	local name=$1 body=$2 want=$3
+	shift 3
+	printf '{%s}\n' "$body" > "$WORK/c.json"
+	out=$("$SERVER" -- -c "$WORK/c.json" --check-config "$@" 2>&1)
+	rc=$?
+	if [ -z "$want" ]; then
+		[ $rc = 0 ] || { echo "FAIL $name: rc $rc: $out"; failures=$((failures + 1)); }
+	elif [ $rc = 0 ] || ! grep -qF -- "$want" <<< "$out"; then
+		echo "FAIL $name: rc $rc, want '$want' in: $out"
+		failures=$((failures + 1))
+	else
+		echo "ok $name: $out"
+	fi
+}
+
+expect good "$GOOD" ""
+expect flags "$GOOD" "" --set interface.mtu=9000 --udp-port 7000 --ip 10.1.1.1
+expect json_syntax "$GOOD," "c.json:1:"
+expect dup_key "$GOOD, $IFACE" "duplicate object key"
+expect unknown_top "$GOOD, \"colour\": 1" "colour: unknown key"
+expect unknown_sub "$GOOD, \"dataplane\": {\"bursts\": 3}" "dataplane.bursts: unknown key"
+expect range "$GOOD, \"reassembly\": {\"timeout_ms\": 0}" "reassembly.timeout_ms: 0 is out of range"
+expect type "$GOOD, \"dataplane\": {\"burst\": \"32\"}" "dataplane.burst: must be an integer"
+expect bool "$DEVS, $MODELS, \"interface\": {\"ip\": \"10.0.0.1\", \"promiscuous\": 1}" "interface.promiscuous: must be true or false"
+expect ip "$DEVS, $MODELS, \"interface\": {\"ip\": \"10.0.0.300\"}" "interface.ip: must be an IPv4 address"
+expect no_ip "\"models\": [{\"graph\": \"$MODEL\"}]" "interface.ip: required"
+expect key_hex "$IFACE, $MODELS, \"devices\": [{\"id\": 1, \"key\": \"zz\"}]" "devices[0].key: must be a string of 64 hex digits"
+expect dup_dev "$IFACE, $MODELS, \"devices\": [{\"id\": 1, \"key\": \"$KEY\"}, {\"id\": 1, \"key\": \"$KEY\"}]" "devices[1].id: 1 is also devices[0]"
+expect no_model "\"interface\": {\"ip\": \"10.0.0.1\"}" "models: at least one model"
+expect model_path "$IFACE, $DEVS, \"models\": [{\"graph\": \"/nonexistent/m.json\"}]" "/nonexistent/m.json"
+expect model_key "$IFACE, $DEVS, \"models\": [{\"graph\": \"$MODEL\", \"wieghts\": null}]" "models[0].wieghts: unknown key"
+expect kernels "$GOOD, \"engine\": {\"kernels\": \"gpu\"}" "engine.kernels: must be \"fast\" or \"reference\""
+expect cross "$GOOD, \"reassembly\": {\"max_requests\": 4, \"max_requests_per_device\": 8}" "reassembly.max_requests_per_device: 8 is above"
+expect flag_key "$GOOD" "interface.mtux: unknown key" --set interface.mtux=1
+expect flag_range "$GOOD" "interface.udp_port: 70000 is out of range" --udp-port 70000
+expect flag_form "$GOOD" "want KEY=VALUE" --set interface.mtu
+printf '{%s}\n' "$GOOD" > "$WORK/c.json"
+"$SERVER" -- --check-config 2>&1 | grep -q "no config" || { echo "FAIL: missing -c not reported"; failures=$((failures + 1)); }
+[ $failures = 0 ] && echo PASS
+exit $((failures > 0))

@@ -1,0 +1,959 @@
+/* test_protocol.c: the wire protocol: byte-exact vectors, MAC, replay, parsing, reassembly, split. */
+#include <check.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dds_model.h"
+#include "dds_proto.h"
+
+/* Reasons observed by expect(); the last test checks that every one was reached. */
+static int seen[DDS_PROTO_REASON__COUNT];
+
+#define expect(got, want)                                                                     \
+	do {                                                                                  \
+		int g_ = (got), w_ = (want);                                                  \
+		ck_assert_msg(g_ == w_, "%s:%d: got %s, want %s", __FILE__, __LINE__,         \
+			      dds_proto_reason_name(g_), dds_proto_reason_name(w_));          \
+		seen[g_]++;                                                                   \
+	} while (0)
+
+/* ---- an independent writer of datagrams, field by field from docs/protocol.md ---- */
+
+static void w16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
+static void w32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = v >> (24 - 8 * i); }
+static void w64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = v >> (56 - 8 * i); }
+static void wf64(uint8_t *p, double d) { uint64_t v; memcpy(&v, &d, 8); w64(p, v); }
+
+struct craft {
+	uint8_t type;
+	uint32_t dev;
+	uint64_t req, model;
+	uint16_t index, count;
+	double value;
+	uint32_t payload_len, off;
+	uint16_t flen, n;
+	struct dds_proto_tensor t[DDS_PROTO_MAX_TENSORS];
+	const uint8_t *data; /* flen bytes */
+};
+
+static void key_of(uint32_t dev, uint8_t key[32])
+{
+	for (int i = 0; i < 32; i++)
+		key[i] = (uint8_t)(dev * 7 + i);
+}
+
+/* MAC by hand: libsodium's BLAKE2b with a 16-byte digest and the 32-byte key. */
+static void sign(uint8_t *d, size_t len, uint32_t dev)
+{
+	uint8_t key[32];
+	key_of(dev, key);
+	crypto_generichash(d + len - 16, 16, d, len - 16, key, 32);
+}
+
+static size_t craft_frag(const struct craft *c, uint8_t *d)
+{
+	size_t body = 20 + 20 * (size_t)c->n + c->flen, len = 32 + body + 16;
+	w16(d, 0x4453);
+	d[2] = 1;
+	d[3] = c->type;
+	w16(d + 4, 0);
+	w16(d + 6, (uint16_t)body);
+	w32(d + 8, c->dev);
+	w16(d + 12, c->index);
+	w16(d + 14, c->count);
+	w64(d + 16, c->req);
+	w64(d + 24, c->model);
+	wf64(d + 32, c->value);
+	w32(d + 40, c->payload_len);
+	w32(d + 44, c->off);
+	w16(d + 48, c->flen);
+	w16(d + 50, c->n);
+	for (int i = 0; i < c->n; i++) {
+		uint8_t *t = d + 52 + 20 * i;
+		w16(t, c->t[i].value_id);
+		t[2] = c->t[i].dtype;
+		t[3] = c->t[i].ndim;
+		for (int k = 0; k < 4; k++)
+			w32(t + 4 + 4 * k, c->t[i].dim[k]);
+	}
+	memcpy(d + 52 + 20 * c->n, c->data, c->flen);
+	sign(d, len, c->dev);
+	return len;
+}
+
+static void hex_to_bytes(const char *hex, uint8_t *out, size_t *len)
+{
+	size_t n = 0;
+	for (const char *p = hex; *p;) {
+		if (*p == ' ' || *p == '\n') {
+			p++;
+			continue;
+		}
+		unsigned v;
+		ck_assert(sscanf(p, "%2x", &v) == 1);
+		out[n++] = (uint8_t)v;
+		p += 2;
+	}
+	*len = n;
+}
+
+/* The encoder's datagram equals `hex` (everything but the MAC) plus a MAC computed by hand. */
+static void check_vector(const uint8_t *enc, size_t enc_len, const char *hex, uint32_t dev)
+{
+	uint8_t want[256];
+	size_t n;
+	hex_to_bytes(hex, want, &n);
+	ck_assert_uint_eq(enc_len, n + 16);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(enc[i] == want[i], "byte %zu: %02x, want %02x", i, enc[i], want[i]);
+	uint8_t key[32], mac[16];
+	key_of(dev, key);
+	crypto_generichash(mac, 16, want, n, key, 32);
+	ck_assert(memcmp(enc + n, mac, 16) == 0);
+}
+
+static const struct dds_proto_tensor t22 = {3, DDS_DTYPE_F32, 2, {2, 2, 0, 0}};
+
+START_TEST(vector_request)
+{
+	/* docs/protocol.md's worked example, key 00 01 .. 1f (device 0x01020304: key_of would
+	 * differ, so this vector signs with its own key). */
+	const float data[4] = {1, 2, 3, 4};
+	struct dds_proto_hdr h = {.type = DDS_MSG_REQUEST, .device_id = 0x01020304,
+				  .request_id = 5, .model_hash = 0x1122334455667788ull};
+	struct dds_proto_tmsg tm = {.value = 2.5, .payload_len = 16, .n_tensors = 1, .t = {t22}};
+	uint8_t key[32], out[256], mac[16];
+	for (int i = 0; i < 32; i++)
+		key[i] = (uint8_t)i;
+	ck_assert_uint_eq(dds_proto_frag_count(&tm, 1500), 1);
+	size_t len = dds_proto_encode_frag(&h, &tm, data, 0, 1500, key, out, sizeof out);
+	static const char *hex =
+		"4453 01 03 0000 0038"          /* magic, version 1, REQUEST, flags, body_len 56 */
+		"01020304 0000 0001"            /* device id, frag index 0, frag count 1 */
+		"0000000000000005"              /* request id */
+		"1122334455667788"              /* model hash */
+		"4004000000000000"              /* x = 2.5 (f64: sign 0, exp 0x400, mantissa .25) */
+		"00000010 00000000 0010 0001"   /* payload_len 16, offset 0, frag_len 16, 1 tensor */
+		"0003 01 02 00000002 00000002 00000000 00000000" /* value 3, f32, 2-D [2,2] */
+		"0000803f 00000040 00004040 00008040";           /* 1.0f..4.0f little-endian */
+	uint8_t want[128];
+	size_t n;
+	hex_to_bytes(hex, want, &n);
+	ck_assert_uint_eq(n, 88);
+	ck_assert_uint_eq(len, 104);
+	ck_assert(memcmp(out, want, n) == 0);
+	crypto_generichash(mac, 16, want, n, key, 32);
+	ck_assert(memcmp(out + n, mac, 16) == 0);
+
+	struct dds_proto_msg m;
+	expect(dds_proto_parse(out, len, &m), DDS_PROTO_OK);
+	ck_assert_uint_eq(m.h.type, DDS_MSG_REQUEST);
+	ck_assert_uint_eq(m.h.device_id, 0x01020304);
+	ck_assert_uint_eq(m.h.request_id, 5);
+	ck_assert_uint_eq(m.h.model_hash, 0x1122334455667788ull);
+	ck_assert(m.u.frag.tm.value == 2.5);
+	ck_assert_uint_eq(m.u.frag.tm.payload_len, 16);
+	ck_assert_uint_eq(m.u.frag.tm.t[0].value_id, 3);
+	ck_assert_uint_eq(m.u.frag.tm.t[0].dim[1], 2);
+	ck_assert(memcmp(m.u.frag.data, data, 16) == 0);
+	ck_assert(dds_proto_mac_verify(out, len, key));
+}
+END_TEST
+
+START_TEST(vector_singles)
+{
+	uint8_t key[32], out[256];
+	size_t len;
+	struct dds_proto_msg m;
+	key_of(7, key);
+	struct dds_proto_hdr h = {.device_id = 7, .request_id = 9, .model_hash = 0xabcdef};
+
+	len = dds_proto_encode_register(&h, 9000, key, out, sizeof out);
+	check_vector(out, len,
+		     "4453 01 01 0000 0004 00000007 0000 0001" /* REGISTER, body 4, dev 7 */
+		     "0000000000000009 0000000000abcdef"       /* request 9, model */
+		     "00002328",                               /* rx_mtu 9000 */
+		     7);
+	expect(dds_proto_parse(out, len, &m), DDS_PROTO_OK);
+	ck_assert_uint_eq(m.u.reg.rx_mtu, 9000);
+
+	const double work[2] = {0.5, -2.0};
+	struct dds_proto_reg_reply r = {.price = 1.0, .p0 = 0.25, .max_payload = 1 << 20,
+					.max_inflight = 4, .timeout_ms = 500, .work_kind = 1,
+					.n_work = 2, .work = work};
+	len = dds_proto_encode_reg_reply(&h, &r, key, out, sizeof out);
+	check_vector(out, len,
+		     "4453 01 02 0000 0030 00000007 0000 0001"  /* REGISTER_REPLY, body 48 */
+		     "0000000000000009 0000000000abcdef"
+		     "3ff0000000000000 3fd0000000000000"        /* p = 1, p0 = 0.25 */
+		     "00100000 00000004 000001f4 0001 0002"     /* 1 MiB, 4, 500 ms, regression, 2 */
+		     "3fe0000000000000 c000000000000000",       /* 0.5, -2.0 */
+		     7);
+	expect(dds_proto_parse(out, len, &m), DDS_PROTO_OK);
+	ck_assert(m.u.reply.p0 == 0.25 && m.u.reply.timeout_ms == 500);
+	ck_assert(dds_proto_reg_work(&m, 1) == -2.0);
+
+	h.request_id = 42;
+	h.model_hash = 0;
+	len = dds_proto_encode_price(&h, 0.5, key, out, sizeof out);
+	check_vector(out, len,
+		     "4453 01 05 0000 0008 00000007 0000 0001" /* PRICE, body 8 */
+		     "000000000000002a 0000000000000000"       /* round 42 */
+		     "3fe0000000000000",                       /* p = 0.5 */
+		     7);
+	ck_assert_uint_eq(len, 56);
+
+	len = dds_proto_encode_error(&h, 1.0, DDS_DROP_BAD_SPLIT, key, out, sizeof out);
+	check_vector(out, len,
+		     "4453 01 06 0000 000a 00000007 0000 0001" /* ERROR, body 10 */
+		     "000000000000002a 0000000000000000"
+		     "3ff0000000000000 0019",                  /* p = 1, reason 25 (bad_split) */
+		     7);
+	expect(dds_proto_parse(out, len, &m), DDS_PROTO_OK);
+	ck_assert_uint_eq(m.u.err.reason, DDS_DROP_BAD_SPLIT);
+
+	len = dds_proto_encode_busy(&h, 1.25, 250, key, out, sizeof out);
+	check_vector(out, len,
+		     "4453 01 07 0000 000c 00000007 0000 0001" /* BUSY, body 12 */
+		     "000000000000002a 0000000000000000"
+		     "3ff4000000000000 000000fa",              /* p = 1.25, retry 250 ms */
+		     7);
+	expect(dds_proto_parse(out, len, &m), DDS_PROTO_OK);
+	ck_assert(m.u.busy.price == 1.25 && m.u.busy.retry_ms == 250);
+
+	/* Encoders refuse what a receiver would refuse. */
+	ck_assert_uint_eq(dds_proto_encode_price(&h, NAN, key, out, sizeof out), 0);
+	ck_assert_uint_eq(dds_proto_encode_error(&h, 1, 0, key, out, sizeof out), 0);
+	ck_assert_uint_eq(dds_proto_encode_register(&h, 100, key, out, sizeof out), 0);
+	ck_assert_uint_eq(dds_proto_encode_busy(&h, 1, 1, key, out, 40), 0);
+}
+END_TEST
+
+START_TEST(mac_every_byte)
+{
+	uint8_t key[32], other[32], d[64];
+	key_of(1, key);
+	key_of(2, other);
+	for (int i = 0; i < 48; i++)
+		d[i] = (uint8_t)(i * 13);
+	crypto_generichash(d + 48, 16, d, 48, key, 32);
+	ck_assert(dds_proto_mac_verify(d, 64, key));
+	ck_assert(!dds_proto_mac_verify(d, 64, other));
+	for (int i = 0; i < 64; i++) {
+		d[i] ^= 0x01;
+		ck_assert_msg(!dds_proto_mac_verify(d, 64, key), "flip at %d verified", i);
+		d[i] ^= 0x01;
+	}
+	uint8_t e[64];
+	memcpy(e, d, 48);
+	dds_proto_mac_sign(e, 64, key);
+	ck_assert(memcmp(e, d, 64) == 0);
+}
+END_TEST
+
+/* The window against a brute-force reference: the full set of accepted ids. */
+START_TEST(replay_window)
+{
+	struct dds_replay w = {0};
+	static uint8_t acc[4096];
+	uint64_t max = 0;
+	bool any = false;
+	memset(acc, 0, sizeof acc);
+	srand(3);
+	for (int i = 0; i < 20000; i++) {
+		uint64_t id = (uint64_t)(i / 5) + (uint64_t)(rand() % 90) - 45;
+		if (id >= sizeof acc)
+			continue;
+		bool fresh = !acc[id] && (!any || id > max || max - id < 64);
+		ck_assert_msg(dds_replay_check(&w, id) == fresh, "id %llu", (unsigned long long)id);
+		if (fresh) {
+			dds_replay_commit(&w, id);
+			acc[id] = 1;
+			max = any && max > id ? max : id;
+			any = true;
+		}
+	}
+	struct dds_replay v = {0};
+	dds_replay_commit(&v, 1000);
+	ck_assert(!dds_replay_check(&v, 936) && dds_replay_check(&v, 937));
+	dds_replay_commit(&v, 1000 + 200); /* a jump wider than the window clears it */
+	ck_assert(dds_replay_check(&v, 1199) && !dds_replay_check(&v, 1200));
+}
+END_TEST
+
+START_TEST(reason_names)
+{
+	for (int i = 0; i < DDS_PROTO_REASON__COUNT; i++) {
+		const char *a = dds_proto_reason_name(i);
+		ck_assert(a && *a && strcmp(a, "unknown"));
+		for (int j = 0; j < i; j++)
+			ck_assert_str_ne(a, dds_proto_reason_name(j));
+	}
+	ck_assert_str_eq(dds_proto_reason_name(-1), "unknown");
+	ck_assert_str_eq(dds_proto_reason_name(DDS_PROTO_REASON__COUNT), "unknown");
+	ck_assert_str_eq(dds_proto_reason_name(DDS_DROP_BAD_MAC), "bad_mac");
+}
+END_TEST
+
+/* ---- a receiver fixture ---- */
+
+static struct dds_proto_devtab *devs;
+static struct dds_proto_rx *rx;
+static uint8_t blob[1 << 16]; /* payload source: byte i = i * 31 + 7 */
+
+static struct dds_proto_rx_config node_cfg(void)
+{
+	return (struct dds_proto_rx_config){.role = DDS_ROLE_NODE, .max_slots = 8,
+					    .max_slots_per_device = 3, .max_bytes = 4096,
+					    .max_bytes_per_device = 2048, .max_payload = 1024,
+					    .timeout_ns = 1000};
+}
+
+static void make_rx(struct dds_proto_rx_config cfg, const struct dds_proto_alloc *alloc)
+{
+	uint8_t key[32];
+	devs = dds_proto_devtab_new(16);
+	ck_assert_ptr_nonnull(devs);
+	for (uint32_t d = 1; d <= 10; d++) {
+		key_of(d, key);
+		ck_assert_int_eq(dds_proto_devtab_add(devs, d, key), 0);
+	}
+	rx = dds_proto_rx_new(&cfg, devs, alloc);
+	ck_assert_ptr_nonnull(rx);
+	for (size_t i = 0; i < sizeof blob; i++)
+		blob[i] = (uint8_t)(i * 31 + 7);
+}
+
+static void drop_rx(void)
+{
+	dds_proto_rx_free(rx);
+	dds_proto_devtab_free(devs);
+	rx = NULL;
+	devs = NULL;
+}
+
+/* A one-tensor request of `len` bytes (a multiple of 4), the fragment [off, off+flen). */
+static struct craft req(uint32_t dev, uint64_t id, uint32_t len, uint32_t off, uint16_t flen,
+			uint16_t count)
+{
+	struct craft c = {.type = DDS_MSG_REQUEST, .dev = dev, .req = id, .model = 99,
+			  .count = count, .value = 1.5, .payload_len = len, .off = off,
+			  .flen = flen, .n = 1, .data = blob + off};
+	c.t[0] = (struct dds_proto_tensor){1, DDS_DTYPE_F32, 1, {len / 4, 0, 0, 0}};
+	return c;
+}
+
+/* Feed a crafted fragment; returns the event's reason, *ev filled. */
+static int feed(const struct craft *c, uint64_t now, struct dds_proto_event *ev)
+{
+	uint8_t d[2048];
+	size_t len = craft_frag(c, d);
+	dds_proto_rx_input(rx, d, len, now, ev);
+	return ev->reason;
+}
+
+static void complete_ok(struct dds_proto_event *ev, uint32_t len)
+{
+	ck_assert_int_eq(ev->kind, DDS_EV_COMPLETE);
+	ck_assert_uint_eq(ev->len, len);
+	ck_assert(memcmp(ev->buf, blob, len) == 0);
+	free(ev->buf);
+}
+
+/* Reasons 1-9: mutate one field of a valid datagram, re-sign, and feed it. */
+START_TEST(parse_reasons)
+{
+	make_rx(node_cfg(), NULL);
+	struct craft base = req(1, 1, 64, 0, 64, 1);
+	static const struct {
+		size_t off;      /* byte to overwrite (after crafting) */
+		uint8_t val;
+		int want;
+	} cases[] = {
+		{0, 0x45, DDS_DROP_BAD_MAGIC},
+		{2, 2, DDS_DROP_BAD_VERSION},
+		{3, 8, DDS_DROP_BAD_TYPE},
+		{3, 0, DDS_DROP_BAD_TYPE},
+		{5, 1, DDS_DROP_BAD_FLAGS},
+		{7, 0x50, DDS_DROP_BAD_LENGTH},            /* body_len disagrees */
+		{15, 0, DDS_DROP_BAD_FRAGMENT},            /* frag_count 0 */
+		{13, 1, DDS_DROP_BAD_FRAGMENT},            /* index 1 of 1 */
+		{47, 4, DDS_DROP_BAD_FRAGMENT},            /* offset 4: misaligned */
+		{49, 0x3f, DDS_DROP_BAD_LENGTH},           /* frag_len vs body_len */
+		{51, 0, DDS_DROP_BAD_TENSOR},              /* 0 tensors */
+		{51, 17, DDS_DROP_BAD_TENSOR},             /* 17 tensors */
+		{51, 5, DDS_DROP_BAD_LENGTH},              /* 5 descriptors do not fit the body */
+		{54, 2, DDS_DROP_BAD_TENSOR},              /* float16: reserved */
+		{54, 0, DDS_DROP_BAD_TENSOR},              /* dtype 0 */
+		{55, 0, DDS_DROP_BAD_TENSOR},              /* ndim 0 */
+		{55, 5, DDS_DROP_BAD_TENSOR},              /* ndim 5 */
+		{59, 15, DDS_DROP_BAD_TENSOR},             /* size 60 != payload_len 64 */
+		{63, 1, DDS_DROP_BAD_TENSOR},              /* dim past ndim not 0 */
+		{32, 0xbf, DDS_DROP_BAD_VALUE},            /* x = 0xbff8...: -1.5 */
+		{32, 0x7f, DDS_DROP_BAD_VALUE},            /* x = 0x7ff8...: NaN */
+	};
+	uint8_t d[2048], m[2048];
+	struct dds_proto_event ev;
+	struct dds_proto_msg msg;
+	size_t len = craft_frag(&base, d);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		memcpy(m, d, len);
+		m[cases[i].off] = cases[i].val;
+		sign(m, len, 1);
+		expect(dds_proto_parse(m, len, &msg), cases[i].want);
+		dds_proto_rx_input(rx, m, len, 0, &ev);
+		ck_assert_int_eq(ev.reason, cases[i].want);
+		ck_assert_int_eq(ev.kind, DDS_EV_NONE);
+	}
+	expect(dds_proto_parse(d, 47, &msg), DDS_DROP_TRUNCATED);
+	expect(dds_proto_parse(d, len - 1, &msg), DDS_DROP_BAD_LENGTH);
+
+	/* Fragment geometry: past the payload, unaligned non-final length, too many fragments. */
+	struct craft c = req(1, 2, 64, 56, 16, 2);
+	expect(feed(&c, 0, &ev), DDS_DROP_BAD_FRAGMENT);
+	c = req(1, 2, 64, 0, 12, 2);
+	expect(feed(&c, 0, &ev), DDS_DROP_BAD_FRAGMENT);
+	c = req(1, 2, 64, 0, 8, 9);
+	expect(feed(&c, 0, &ev), DDS_DROP_BAD_FRAGMENT);
+	c = req(1, 2, 64, 0, 8, 8); /* 8 fragments of 8 bytes: fine */
+	expect(feed(&c, 0, &ev), DDS_PROTO_OK);
+	c = req(1, 2, 64, 0, 0, 8);
+	expect(feed(&c, 0, &ev), DDS_DROP_BAD_FRAGMENT);
+
+	/* Single-datagram bodies. */
+	uint8_t key[32];
+	key_of(1, key);
+	struct dds_proto_hdr h = {.device_id = 1, .request_id = 3};
+	len = dds_proto_encode_register(&h, 1500, key, m, sizeof m);
+	w32(m + 32, 100);
+	sign(m, len, 1);
+	expect(dds_proto_parse(m, len, &msg), DDS_DROP_BAD_VALUE); /* rx_mtu 100 */
+	w16(m + 14, 2);
+	sign(m, len, 1);
+	expect(dds_proto_parse(m, len, &msg), DDS_DROP_BAD_FRAGMENT); /* REGISTER in 2 fragments */
+	len = dds_proto_encode_error(&h, 1, DDS_DROP_TIMEOUT, key, m, sizeof m);
+	w16(m + 40, DDS_PROTO_REASON__COUNT);
+	expect(dds_proto_parse(m, len, &msg), DDS_DROP_BAD_VALUE);
+	len = dds_proto_encode_busy(&h, 1, 5, key, m, sizeof m);
+	w16(m + 6, 8); /* body_len 8, datagram 4 bytes shorter: BUSY's body is 12 */
+	expect(dds_proto_parse(m, len - 4, &msg), DDS_DROP_BAD_LENGTH);
+	const double w[3] = {1, 2, INFINITY};
+	struct dds_proto_reg_reply r = {.price = 1, .p0 = 1, .work_kind = 0, .n_work = 3, .work = w};
+	ck_assert_uint_eq(dds_proto_encode_reg_reply(&h, &r, key, m, sizeof m), 0);
+	r.n_work = 2;
+	len = dds_proto_encode_reg_reply(&h, &r, key, m, sizeof m);
+	expect(dds_proto_parse(m, len, &msg), DDS_PROTO_OK);
+	w16(m + 32 + 28, 2); /* unknown work kind */
+	expect(dds_proto_parse(m, len, &msg), DDS_DROP_BAD_VALUE);
+	w16(m + 32 + 28, 0);
+	wf64(m + 32 + 40, INFINITY); /* work[1] not finite */
+	expect(dds_proto_parse(m, len, &msg), DDS_DROP_BAD_VALUE);
+	wf64(m + 32 + 40, 2);
+	w16(m + 32 + 30, 1); /* n_work 1 disagrees with body_len */
+	expect(dds_proto_parse(m, len, &msg), DDS_DROP_BAD_LENGTH);
+	drop_rx();
+}
+END_TEST
+
+/* Forged, unknown-device, wrong-direction and replayed datagrams: dropped, counted, never
+ * completed (so never billed). */
+START_TEST(rx_auth)
+{
+	make_rx(node_cfg(), NULL);
+	struct dds_proto_event ev;
+	uint8_t d[2048];
+	struct craft c = req(1, 10, 64, 0, 64, 1);
+	size_t len = craft_frag(&c, d);
+
+	d[80] ^= 0x40; /* a forged payload byte */
+	dds_proto_rx_input(rx, d, len, 0, &ev);
+	expect(ev.reason, DDS_DROP_BAD_MAC);
+	d[80] ^= 0x40;
+	uint8_t key2[32];
+	key_of(2, key2); /* signed with another device's key */
+	crypto_generichash(d + len - 16, 16, d, len - 16, key2, 32);
+	dds_proto_rx_input(rx, d, len, 0, &ev);
+	expect(ev.reason, DDS_DROP_BAD_MAC);
+	ck_assert_int_eq(ev.kind, DDS_EV_NONE);
+
+	c.dev = 77; /* no key configured */
+	expect(feed(&c, 0, &ev), DDS_DROP_UNKNOWN_DEVICE);
+	c.dev = 1;
+	c.type = DDS_MSG_RESULT; /* node -> device type sent to the node */
+	expect(feed(&c, 0, &ev), DDS_DROP_UNEXPECTED_TYPE);
+	c.type = DDS_MSG_REQUEST;
+
+	expect(feed(&c, 0, &ev), DDS_PROTO_OK);
+	complete_ok(&ev, 64);
+	expect(feed(&c, 0, &ev), DDS_DROP_REPLAY); /* the same request again */
+	ck_assert_int_eq(ev.kind, DDS_EV_NONE);
+	c.req = 200;
+	expect(feed(&c, 0, &ev), DDS_PROTO_OK);
+	complete_ok(&ev, 64);
+	c.req = 11; /* never seen, but more than 64 below 200 */
+	expect(feed(&c, 0, &ev), DDS_DROP_REPLAY);
+	c.req = 150; /* never seen, within the window */
+	expect(feed(&c, 0, &ev), DDS_PROTO_OK);
+	complete_ok(&ev, 64);
+
+	/* REGISTER shares the window and comes back as a message. */
+	uint8_t key[32], m[128];
+	key_of(1, key);
+	struct dds_proto_hdr h = {.device_id = 1, .request_id = 201, .model_hash = 99};
+	len = dds_proto_encode_register(&h, 1500, key, m, sizeof m);
+	dds_proto_rx_input(rx, m, len, 0, &ev);
+	expect(ev.reason, DDS_PROTO_OK);
+	ck_assert_int_eq(ev.kind, DDS_EV_MESSAGE);
+	ck_assert_uint_eq(ev.msg.u.reg.rx_mtu, 1500);
+	dds_proto_rx_input(rx, m, len, 0, &ev);
+	expect(ev.reason, DDS_DROP_REPLAY);
+
+	ck_assert_uint_eq(dds_proto_rx_count(rx, DDS_DROP_BAD_MAC), 2);
+	ck_assert_uint_eq(dds_proto_rx_count(rx, DDS_DROP_REPLAY), 3);
+	ck_assert_uint_eq(dds_proto_rx_count(rx, DDS_PROTO_OK), 4);
+	ck_assert_uint_eq(dds_proto_rx_count(rx, -3), 0);
+	drop_rx();
+}
+END_TEST
+
+/* Fragments of `len` bytes in chunks of `chunk`, fed in a random order with random duplicates,
+ * and on odd trials mixed with a second, differently chunked copy that overlaps the first (same
+ * descriptor): the buffer must equal the payload. */
+START_TEST(rx_order)
+{
+	struct dds_proto_rx_config cfg = node_cfg();
+	cfg.max_payload = cfg.max_bytes = cfg.max_bytes_per_device = 1 << 16;
+	make_rx(cfg, NULL);
+	srand(11);
+	uint64_t id = 1;
+	for (int trial = 0; trial < 200; trial++, id++) {
+		uint32_t len = 4 * (1 + rand() % 1000);
+		uint32_t chunk = 8 * (1 + rand() % 64), chunk2 = 8 * (1 + rand() % 64);
+		uint16_t cnt = (uint16_t)((len + chunk - 1) / chunk);
+		static struct craft f[2048];
+		int n = 0;
+		for (int copy = 0; copy < 1 + trial % 2; copy++) {
+			uint32_t step = copy ? chunk2 : chunk;
+			for (uint32_t off = 0; off < len; off += step)
+				f[n++] = req(1, id, len, off,
+					     (uint16_t)(len - off < step ? len - off : step), cnt);
+		}
+		for (int i = n - 1; i > 0; i--) {
+			int j = rand() % (i + 1);
+			struct craft t = f[i];
+			f[i] = f[j];
+			f[j] = t;
+		}
+		struct dds_proto_event ev = {0};
+		bool done = false;
+		for (int i = 0; i < n && !done; i++) {
+			int r = feed(&f[i], 0, &ev);
+			ck_assert_msg(r == DDS_PROTO_OK || r == DDS_DROP_DUPLICATE, "trial %d: %s", trial,
+				      dds_proto_reason_name(r));
+			if (rand() % 4 == 0 && ev.kind != DDS_EV_COMPLETE)
+				expect(feed(&f[i], 0, &ev), DDS_DROP_DUPLICATE);
+			done = ev.kind == DDS_EV_COMPLETE;
+		}
+		ck_assert_msg(done, "trial %d incomplete", trial);
+		ck_assert(memcmp(ev.buf, blob, len) == 0);
+		ck_assert(ev.msg.u.frag.tm.value == 1.5);
+		free(ev.buf);
+		ck_assert_uint_eq(dds_proto_rx_slots_used(rx), 0);
+		ck_assert_uint_eq(dds_proto_rx_bytes_used(rx), 0);
+	}
+	drop_rx();
+}
+END_TEST
+
+/* An allocator that counts, and refuses when told to. */
+static int n_alloc, n_release, refuse;
+static void *count_alloc(void *ctx, const struct dds_proto_msg *m, size_t len)
+{
+	(void)ctx;
+	ck_assert_uint_eq(len, m->u.frag.tm.payload_len);
+	if (refuse)
+		return NULL;
+	n_alloc++;
+	return malloc(len);
+}
+static void count_release(void *ctx, void *buf, size_t len)
+{
+	(void)ctx;
+	(void)len;
+	n_release++;
+	free(buf);
+}
+
+START_TEST(rx_limits)
+{
+	struct dds_proto_alloc a = {count_alloc, count_release, NULL};
+	n_alloc = n_release = refuse = 0;
+	make_rx(node_cfg(), &a); /* 8 slots, 3 per device, 4096 bytes, 2048 per device */
+	struct dds_proto_event ev;
+	struct craft c = req(1, 1, 1032, 0, 8, 100);
+	expect(feed(&c, 0, &ev), DDS_DROP_TOO_LARGE);
+	c = req(1, 1, 1024, 0, 8, 100);
+	expect(feed(&c, 0, &ev), DDS_PROTO_OK); /* device 1: 1024 */
+	c = req(1, 2, 1024, 0, 8, 100);
+	expect(feed(&c, 0, &ev), DDS_PROTO_OK); /* device 1: 2048 */
+	c = req(1, 3, 8, 0, 8, 1);
+	expect(feed(&c, 0, &ev), DDS_DROP_DEVICE_MEMORY);
+	for (uint64_t i = 1; i <= 3; i++) {
+		c = req(2, i, 16, 0, 8, 2);
+		expect(feed(&c, 0, &ev), DDS_PROTO_OK);
+	}
+	c = req(2, 4, 16, 0, 8, 2);
+	expect(feed(&c, 0, &ev), DDS_DROP_DEVICE_SLOTS);
+	c = req(3, 1, 1024, 0, 8, 100);
+	expect(feed(&c, 0, &ev), DDS_PROTO_OK); /* total 3072 + 48 */
+	c = req(4, 1, 1024, 0, 8, 100);
+	expect(feed(&c, 0, &ev), DDS_DROP_MEMORY);
+	c = req(5, 1, 16, 0, 8, 2);
+	expect(feed(&c, 0, &ev), DDS_PROTO_OK); /* 7 slots */
+	c = req(6, 1, 16, 0, 8, 2);
+	expect(feed(&c, 0, &ev), DDS_PROTO_OK); /* 8 slots */
+	c = req(7, 1, 16, 0, 8, 2);
+	expect(feed(&c, 0, &ev), DDS_DROP_TABLE_FULL);
+	ck_assert_uint_eq(dds_proto_rx_slots_used(rx), 8);
+	ck_assert_uint_eq(dds_proto_rx_bytes_used(rx), 3 * 1024 + 5 * 16);
+
+	/* A refused buffer: nothing is held, the id is not burnt. */
+	refuse = 1;
+	c = req(7, 1, 16, 0, 8, 2);
+	expect(feed(&c, 999, &ev), DDS_DROP_TABLE_FULL);
+	expect(feed(&c, 1000, &ev), DDS_DROP_ALLOC_FAILED); /* full table expired first */
+	ck_assert_uint_eq(dds_proto_rx_count(rx, DDS_DROP_TIMEOUT), 8);
+	ck_assert_uint_eq(n_release, 8);
+	refuse = 0;
+	expect(feed(&c, 1000, &ev), DDS_PROTO_OK);
+	c.off = 8;
+	c.data = blob + 8;
+	expect(feed(&c, 1001, &ev), DDS_PROTO_OK);
+	complete_ok(&ev, 16);
+	ck_assert_uint_eq(n_alloc, 9);
+	ck_assert_uint_eq(n_release, 8); /* a completed buffer is the caller's */
+	ck_assert_uint_eq(dds_proto_rx_slots_used(rx), 0);
+	ck_assert_uint_eq(dds_proto_rx_bytes_used(rx), 0);
+	drop_rx();
+}
+END_TEST
+
+START_TEST(rx_conflicts)
+{
+	struct dds_proto_alloc a = {count_alloc, count_release, NULL};
+	n_alloc = n_release = refuse = 0;
+	make_rx(node_cfg(), &a);
+	struct dds_proto_event ev;
+
+	/* A later fragment with another budget: inconsistent, message dropped. */
+	struct craft c = req(1, 1, 64, 0, 32, 2);
+	expect(feed(&c, 0, &ev), DDS_PROTO_OK);
+	c = req(1, 1, 64, 32, 32, 2);
+	c.value = 9.0;
+	expect(feed(&c, 0, &ev), DDS_DROP_INCONSISTENT);
+	ck_assert_uint_eq(dds_proto_rx_slots_used(rx), 0);
+	c.value = 1.5;
+	expect(feed(&c, 0, &ev), DDS_DROP_REPLAY); /* late fragment of a dropped message */
+
+	/* Other descriptor fields: shape, model, count. */
+	struct craft b = req(1, 2, 64, 0, 32, 2);
+	expect(feed(&b, 0, &ev), DDS_PROTO_OK);
+	b = req(1, 2, 64, 32, 32, 2);
+	b.t[0] = (struct dds_proto_tensor){1, DDS_DTYPE_F32, 2, {4, 4, 0, 0}};
+	expect(feed(&b, 0, &ev), DDS_DROP_INCONSISTENT);
+	b = req(1, 3, 64, 0, 32, 2);
+	expect(feed(&b, 0, &ev), DDS_PROTO_OK);
+	b = req(1, 3, 64, 32, 32, 3);
+	expect(feed(&b, 0, &ev), DDS_DROP_INCONSISTENT);
+	ck_assert_uint_eq(dds_proto_rx_count(rx, DDS_DROP_INCONSISTENT), 3);
+
+	/* Overlap with different bytes: dropped. Overlap with equal bytes: accepted. */
+	static uint8_t alt[64];
+	memcpy(alt, blob, 64);
+	alt[20] ^= 1;
+	c = req(1, 4, 64, 0, 24, 3);
+	expect(feed(&c, 0, &ev), DDS_PROTO_OK);
+	c = req(1, 4, 64, 16, 24, 3);
+	expect(feed(&c, 0, &ev), DDS_PROTO_OK); /* [16,40) overlaps [0,24), same bytes */
+	c.data = alt + 16;
+	c.off = 16;
+	expect(feed(&c, 0, &ev), DDS_DROP_OVERLAP_CONFLICT);
+	ck_assert_uint_eq(dds_proto_rx_slots_used(rx), 0);
+	c = req(1, 5, 64, 0, 64, 1);
+	c.data = alt;
+	expect(feed(&c, 0, &ev), DDS_PROTO_OK); /* whole payload at once */
+	ck_assert_int_eq(ev.kind, DDS_EV_COMPLETE);
+	ck_assert(memcmp(ev.buf, alt, 64) == 0);
+	free(ev.buf);
+
+	/* Timeouts: lazily on the next fragment, and by dds_proto_rx_expire(). */
+	c = req(1, 6, 64, 0, 32, 2);
+	expect(feed(&c, 100, &ev), DDS_PROTO_OK);
+	c = req(1, 6, 64, 32, 32, 2);
+	expect(feed(&c, 1100, &ev), DDS_DROP_TIMEOUT); /* deadline 100 + 1000 */
+	c = req(1, 7, 64, 0, 32, 2);
+	expect(feed(&c, 2000, &ev), DDS_PROTO_OK);
+	ck_assert_uint_eq(dds_proto_rx_expire(rx, 2999), 0);
+	ck_assert_uint_eq(dds_proto_rx_expire(rx, 3000), 1);
+	ck_assert_uint_eq(dds_proto_rx_count(rx, DDS_DROP_TIMEOUT), 2);
+	ck_assert_uint_eq(dds_proto_rx_slots_used(rx), 0);
+	ck_assert_uint_eq(n_alloc, n_release + 1);
+	drop_rx();
+}
+END_TEST
+
+/* A device receives a result fragmented at both MTUs, each fragment carrying the price; price
+ * rounds must increase; ERROR, BUSY and REGISTER_REPLY come back as messages. */
+START_TEST(device_role)
+{
+	struct dds_proto_rx_config cfg = node_cfg();
+	cfg.role = DDS_ROLE_DEVICE;
+	cfg.max_payload = cfg.max_bytes = cfg.max_bytes_per_device = 1 << 20;
+	make_rx(cfg, NULL);
+	uint8_t key[32], d[9000];
+	key_of(3, key);
+	struct dds_proto_event ev;
+	static const size_t mtus[] = {1500, 9000};
+	static float res[1000 * 10];
+	for (size_t i = 0; i < 10000; i++)
+		res[i] = (float)i * 0.5f;
+	struct dds_proto_tmsg tm = {.value = 0.75, .payload_len = sizeof res, .n_tensors = 1};
+	tm.t[0] = (struct dds_proto_tensor){9, DDS_DTYPE_F32, 2, {1000, 10, 0, 0}};
+	for (int k = 0; k < 2; k++) {
+		struct dds_proto_hdr h = {.type = DDS_MSG_RESULT, .device_id = 3,
+					  .request_id = 10 + k, .model_hash = 5};
+		unsigned n = dds_proto_frag_count(&tm, mtus[k]);
+		size_t chunk = (mtus[k] - 28 - 32 - 40 - 16) / 8 * 8; /* docs/protocol.md */
+		ck_assert_uint_eq(dds_proto_frag_chunk(&tm, mtus[k]), chunk);
+		ck_assert_uint_eq(n, (sizeof res + chunk - 1) / chunk);
+		for (unsigned i = n; i-- > 0;) { /* last fragment first */
+			size_t len = dds_proto_encode_frag(&h, &tm, res, i, mtus[k], key, d, sizeof d);
+			ck_assert(len > 0 && len <= mtus[k] - 28);
+			struct dds_proto_msg m;
+			expect(dds_proto_parse(d, len, &m), DDS_PROTO_OK);
+			ck_assert(m.u.frag.tm.value == 0.75);
+			dds_proto_rx_input(rx, d, len, 0, &ev);
+			expect(ev.reason, DDS_PROTO_OK);
+		}
+		ck_assert_int_eq(ev.kind, DDS_EV_COMPLETE);
+		ck_assert(memcmp(ev.buf, res, sizeof res) == 0);
+		free(ev.buf);
+	}
+	ck_assert_uint_eq(dds_proto_frag_count(&tm, 100), 0);
+	ck_assert_uint_eq(dds_proto_encode_frag(&(struct dds_proto_hdr){.type = DDS_MSG_PRICE}, &tm,
+						res, 0, 1500, key, d, sizeof d), 0);
+
+	struct dds_proto_hdr h = {.device_id = 3, .request_id = 5};
+	size_t len = dds_proto_encode_price(&h, 2.0, key, d, sizeof d);
+	dds_proto_rx_input(rx, d, len, 0, &ev);
+	expect(ev.reason, DDS_PROTO_OK);
+	ck_assert(ev.kind == DDS_EV_MESSAGE && ev.msg.u.price.price == 2.0);
+	dds_proto_rx_input(rx, d, len, 0, &ev);
+	expect(ev.reason, DDS_DROP_REPLAY); /* round 5 again */
+	h.request_id = 4;
+	len = dds_proto_encode_price(&h, 2.0, key, d, sizeof d);
+	dds_proto_rx_input(rx, d, len, 0, &ev);
+	expect(ev.reason, DDS_DROP_REPLAY); /* older round */
+
+	h.request_id = 12;
+	len = dds_proto_encode_error(&h, 2.0, DDS_DROP_BAD_SPLIT, key, d, sizeof d);
+	dds_proto_rx_input(rx, d, len, 0, &ev);
+	ck_assert(ev.kind == DDS_EV_MESSAGE && ev.msg.u.err.reason == DDS_DROP_BAD_SPLIT);
+	h.request_id = 13;
+	len = dds_proto_encode_busy(&h, 2.0, 7, key, d, sizeof d);
+	dds_proto_rx_input(rx, d, len, 0, &ev);
+	ck_assert(ev.kind == DDS_EV_MESSAGE && ev.msg.u.busy.retry_ms == 7);
+	h.request_id = 11; /* the id of a result already received */
+	len = dds_proto_encode_busy(&h, 2.0, 7, key, d, sizeof d);
+	dds_proto_rx_input(rx, d, len, 0, &ev);
+	expect(ev.reason, DDS_DROP_REPLAY);
+	len = dds_proto_encode_register(&h, 1500, key, d, sizeof d);
+	dds_proto_rx_input(rx, d, len, 0, &ev);
+	expect(ev.reason, DDS_DROP_UNEXPECTED_TYPE);
+	drop_rx();
+}
+END_TEST
+
+/* The encoder against the hand writer, on random messages with several tensors. */
+START_TEST(encoder_vs_craft)
+{
+	uint8_t key[32], a[9000], b[9000];
+	static uint8_t payload[1 << 16];
+	key_of(4, key);
+	srand(5);
+	for (size_t i = 0; i < sizeof payload; i++)
+		payload[i] = (uint8_t)rand();
+	for (int trial = 0; trial < 100; trial++) {
+		struct dds_proto_tmsg tm = {.value = rand() / 7.0, .n_tensors = 1 + rand() % 16};
+		for (int i = 0; i < tm.n_tensors; i++) {
+			struct dds_proto_tensor *t = &tm.t[i];
+			*t = (struct dds_proto_tensor){.value_id = rand() % 300, .dtype = DDS_DTYPE_F32,
+						       .ndim = 1 + rand() % 4};
+			for (int k = 0; k < t->ndim; k++)
+				t->dim[k] = 1 + rand() % 6;
+			uint32_t e = 4;
+			for (int k = 0; k < t->ndim; k++)
+				e *= t->dim[k];
+			tm.payload_len += e;
+		}
+		size_t mtu = trial % 2 ? 1500 : 600 + rand() % 8400;
+		unsigned n = dds_proto_frag_count(&tm, mtu);
+		size_t chunk = dds_proto_frag_chunk(&tm, mtu);
+		struct dds_proto_hdr h = {.type = DDS_MSG_REQUEST, .device_id = 4,
+					  .request_id = (uint64_t)rand() << 20, .model_hash = rand()};
+		for (unsigned i = 0; i < n; i++) {
+			size_t la = dds_proto_encode_frag(&h, &tm, payload, i, mtu, key, a, sizeof a);
+			uint32_t off = i * chunk;
+			struct craft c = {.type = DDS_MSG_REQUEST, .dev = 4, .req = h.request_id,
+					  .model = h.model_hash, .index = i, .count = n,
+					  .value = tm.value, .payload_len = tm.payload_len, .off = off,
+					  .flen = tm.payload_len - off < chunk ? tm.payload_len - off : chunk,
+					  .n = tm.n_tensors, .data = payload + off};
+			memcpy(c.t, tm.t, sizeof c.t);
+			size_t lb = craft_frag(&c, b);
+			ck_assert_uint_eq(la, lb);
+			ck_assert(memcmp(a, b, la) == 0);
+			ck_assert(la <= mtu - 28);
+		}
+	}
+}
+END_TEST
+
+/* The split check against a brute force over every partition of a small residual model. */
+static const char *resnet_json =
+	"{\"format\":\"dds-model/1\",\"name\":\"r\",\"input\":{\"shape\":[4]},\"layers\":["
+	"{\"name\":\"fc1\",\"op\":\"linear\",\"inputs\":[\"input\"],\"out_features\":4},"
+	"{\"name\":\"a\",\"op\":\"relu\",\"inputs\":[\"fc1\"]},"
+	"{\"name\":\"fc2\",\"op\":\"linear\",\"inputs\":[\"a\"],\"out_features\":4},"
+	"{\"name\":\"sum\",\"op\":\"add\",\"inputs\":[\"fc1\",\"fc2\"]},"
+	"{\"name\":\"skip\",\"op\":\"linear\",\"inputs\":[\"input\"],\"out_features\":4},"
+	"{\"name\":\"both\",\"op\":\"add\",\"inputs\":[\"sum\",\"skip\"]},"
+	"{\"name\":\"out\",\"op\":\"linear\",\"inputs\":[\"both\"],\"out_features\":2}"
+	"],\"output\":\"out\"}";
+
+START_TEST(split_bruteforce)
+{
+	struct dds_model *m = NULL;
+	struct dds_err err;
+	ck_assert_msg(dds_model_load_string(resnet_json, strlen(resnet_json), "r.json", NULL, 1, &m,
+					    &err) == 0, "%s", err.msg);
+	int L = m->n_layers, V = L + 1;
+	static bool valid[1 << 8];
+	memset(valid, 0, sizeof valid);
+	/* Every head (set of layers on the device) closed under predecessors, output on the node:
+	 * its cut is the values of the device side (raw input included) read by a node layer. */
+	for (int head = 0; head < 1 << L; head++) {
+		bool closed = !(head >> m->output & 1);
+		for (int k = 0; k < L && closed; k++)
+			for (int j = 0; j < m->layers[k].n_in && (head >> k & 1); j++) {
+				int v = m->layers[k].in[j];
+				closed = closed && (v == 0 || (head >> (v - 1) & 1));
+			}
+		if (!closed)
+			continue;
+		int cut = 0;
+		for (int k = 0; k < L; k++)
+			for (int j = 0; j < m->layers[k].n_in && !(head >> k & 1); j++) {
+				int v = m->layers[k].in[j];
+				if (v == 0 || (head >> (v - 1) & 1))
+					cut |= 1 << v;
+			}
+		valid[cut] = true;
+	}
+	int n_valid = 0;
+	for (int s = 1; s < 1 << V; s++) {
+		struct dds_proto_tmsg tm = {.value = 1};
+		for (int v = 0; v < V; v++) {
+			if (!(s >> v & 1))
+				continue;
+			const struct dds_shape *sh = dds_model_value_shape(m, v);
+			struct dds_proto_tensor *t = &tm.t[tm.n_tensors++];
+			*t = (struct dds_proto_tensor){v, DDS_DTYPE_F32, sh->ndim, {0}};
+			for (int k = 0; k < sh->ndim; k++)
+				t->dim[k] = sh->d[k];
+		}
+		int r = dds_proto_check_split(m, m->hash, &tm);
+		expect(r, valid[s] ? DDS_PROTO_OK : DDS_DROP_BAD_SPLIT);
+		n_valid += valid[s];
+	}
+	ck_assert_int_ge(n_valid, 6);
+
+	struct dds_proto_tmsg tm = {.value = 1, .n_tensors = 1};
+	tm.t[0] = (struct dds_proto_tensor){0, DDS_DTYPE_F32, 1, {4, 0, 0, 0}};
+	expect(dds_proto_check_split(m, m->hash, &tm), DDS_PROTO_OK);
+	expect(dds_proto_check_split(m, m->hash ^ 1, &tm), DDS_DROP_UNKNOWN_MODEL);
+	tm.t[0].dim[0] = 5; /* wrong shape */
+	expect(dds_proto_check_split(m, m->hash, &tm), DDS_DROP_BAD_SPLIT);
+	tm.t[0] = (struct dds_proto_tensor){(uint16_t)(V + 1), DDS_DTYPE_F32, 1, {4, 0, 0, 0}};
+	expect(dds_proto_check_split(m, m->hash, &tm), DDS_DROP_BAD_SPLIT); /* no such value */
+	tm.n_tensors = 2; /* descending order */
+	tm.t[0] = (struct dds_proto_tensor){5, DDS_DTYPE_F32, 1, {4, 0, 0, 0}};
+	tm.t[1] = (struct dds_proto_tensor){4, DDS_DTYPE_F32, 1, {4, 0, 0, 0}};
+	expect(dds_proto_check_split(m, m->hash, &tm), DDS_DROP_BAD_SPLIT);
+	dds_model_free(m);
+}
+END_TEST
+
+START_TEST(api_misuse)
+{
+	struct dds_proto_rx_config cfg = node_cfg();
+	struct dds_proto_devtab *t = dds_proto_devtab_new(1);
+	uint8_t key[32] = {0};
+	ck_assert_ptr_null(dds_proto_devtab_new(0));
+	ck_assert_int_eq(dds_proto_devtab_add(t, 5, key), 0);
+	ck_assert_int_eq(dds_proto_devtab_add(t, 5, key), 0); /* re-key */
+	ck_assert_int_eq(dds_proto_devtab_add(t, 6, key), -1); /* full */
+	ck_assert_ptr_nonnull(dds_proto_devtab_key(t, 5));
+	ck_assert_ptr_null(dds_proto_devtab_key(t, 6));
+	cfg.max_slots = 0;
+	ck_assert_ptr_null(dds_proto_rx_new(&cfg, t, NULL));
+	cfg = node_cfg();
+	cfg.timeout_ns = 0;
+	ck_assert_ptr_null(dds_proto_rx_new(&cfg, t, NULL));
+	cfg = node_cfg();
+	ck_assert_ptr_null(dds_proto_rx_new(&cfg, NULL, NULL));
+	struct dds_proto_alloc half = {count_alloc, NULL, NULL};
+	ck_assert_ptr_null(dds_proto_rx_new(&cfg, t, &half));
+	dds_proto_rx_free(NULL);
+	dds_proto_devtab_free(t);
+}
+END_TEST
+
+START_TEST(every_reason_reached)
+{
+	for (int r = 0; r < DDS_PROTO_REASON__COUNT; r++)
+		ck_assert_msg(seen[r] > 0, "reason %s never reached", dds_proto_reason_name(r));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("protocol");
+	TCase *tc = tcase_create("all");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, vector_request);
+	tcase_add_test(tc, vector_singles);
+	tcase_add_test(tc, mac_every_byte);
+	tcase_add_test(tc, replay_window);
+	tcase_add_test(tc, reason_names);
+	tcase_add_test(tc, parse_reasons);
+	tcase_add_test(tc, rx_auth);
+	tcase_add_test(tc, rx_order);
+	tcase_add_test(tc, rx_limits);
+	tcase_add_test(tc, rx_conflicts);
+	tcase_add_test(tc, device_role);
+	tcase_add_test(tc, encoder_vs_craft);
+	tcase_add_test(tc, split_bruteforce);
+	tcase_add_test(tc, api_misuse);
+	tcase_add_test(tc, every_reason_reached); /* last: reads what the others saw */
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_NOFORK); /* one process, so `seen` adds up */
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
