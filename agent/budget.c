@@ -7,15 +7,17 @@
 void dds_budget_cfg_default(struct dds_budget_cfg *cfg)
 {
 	*cfg = (struct dds_budget_cfg){
-		.gamma = 0.5,
-		.eta = 0.3,
-		.eta_relative = 1,
+		.gamma = 0.2,
+		.eta = 1,
+		.scale = DDS_BUDGET_SCALE_LOG_NEWTON,
 		.lambda = 1.0,
 		.x_min = 1e-4,
 		.x_max = 1e3,
-		.max_rel_step = 0.5,
+		.max_rel_step = 0,
 		.sniff_period = 10,
 		.sniff_points = 32,
+		.sniff_offloading = 1,
+		.sniff_price_move = 0.05,
 	};
 }
 
@@ -36,6 +38,19 @@ const char *dds_budget_status_str(enum dds_budget_status s)
 	return "unknown status";
 }
 
+const char *dds_budget_scale_name(enum dds_budget_scale s)
+{
+	switch (s) {
+	case DDS_BUDGET_SCALE_FIXED:
+		return "fixed";
+	case DDS_BUDGET_SCALE_RELATIVE:
+		return "relative";
+	case DDS_BUDGET_SCALE_LOG_NEWTON:
+		return "log-newton";
+	}
+	return "?";
+}
+
 static int finite_pos(double v)
 {
 	return isfinite(v) && v > 0;
@@ -44,9 +59,11 @@ static int finite_pos(double v)
 static int cfg_valid(const struct dds_budget_cfg *c)
 {
 	return c->gamma >= 0 && c->gamma < 1 && finite_pos(c->eta) && finite_pos(c->lambda) &&
+	       (c->scale == DDS_BUDGET_SCALE_FIXED || c->scale == DDS_BUDGET_SCALE_RELATIVE ||
+		c->scale == DDS_BUDGET_SCALE_LOG_NEWTON) &&
 	       finite_pos(c->x_min) && isfinite(c->x_max) && c->x_max > c->x_min &&
 	       c->max_rel_step >= 0 && isfinite(c->max_rel_step) && c->sniff_period >= 1 &&
-	       c->sniff_points >= 2;
+	       c->sniff_points >= 2 && c->sniff_price_move > 0;
 }
 
 static double clamp(double v, double lo, double hi)
@@ -75,13 +92,50 @@ double dds_budget_cost(const struct dds_budget_curve *curve, double p, double la
 	return x > 0 ? t + lambda * x : t;
 }
 
-/* Grid-search x over [x_min, x_max] (log-spaced) for a cost below all-local; jump to the best
- * such x with no momentum. Returns 1 if it jumped. */
-static int sniff(struct dds_budget *b, double p, const struct dds_budget_curve *curve)
+/* Whether this step sniffs: the paper's sniff runs on every K-th consecutive all-local step.
+ * The generalised one runs on the first step, on every K-th step after a sniff, and when the
+ * price has moved by more than sniff_price_move since the last one: at a fixed price the
+ * sniff's answer does not change, so a moving price is what makes another one worth it. */
+static int sniff_due(struct dds_budget *b, double p)
 {
 	const struct dds_budget_cfg *c = &b->cfg;
-	double best = dds_budget_cost(curve, p, c->lambda, 0), best_x = 0;
-	double ratio = c->x_max / c->x_min;
+	double move = 1 + c->sniff_price_move;
+
+	if (!c->sniff_offloading)
+		return b->local_run > 0 && b->local_run % c->sniff_period == 0;
+	if (b->sniff_p > 0 && ++b->since_sniff < c->sniff_period && p <= b->sniff_p * move &&
+	    p * move >= b->sniff_p)
+		return 0;
+	b->since_sniff = 0;
+	b->sniff_p = p;
+	return 1;
+}
+
+/* What a sniff must beat. The paper's: all-local. The generalised one: the best the partition
+ * in use can do, the lesser of the cost at x and at that partition's Lemma 1 point
+ * sqrt(w_s p / lambda) (where the gradient steps are heading), so that it jumps only to a
+ * better partition, never away from one the gradient has not finished with. */
+static double sniff_bar(const struct dds_budget *b, double p, double w_s,
+			const struct dds_budget_curve *curve)
+{
+	const struct dds_budget_cfg *c = &b->cfg;
+	double here, x_star;
+
+	if (!c->sniff_offloading)
+		return dds_budget_cost(curve, p, c->lambda, 0);
+	here = dds_budget_cost(curve, p, c->lambda, b->x);
+	x_star = clamp(sqrt(w_s * p / c->lambda), c->x_min, c->x_max); /* +inf, 0: clamped */
+	return fmin(here, dds_budget_cost(curve, p, c->lambda, x_star)); /* NaN if both are */
+}
+
+/* Grid-search x over [x_min, x_max] (log-spaced) for a cost below sniff_bar() and jump to the
+ * best grid point with no momentum. The grid starts at x_min, which is all-local for any
+ * sensible x_min: that is how the generalised sniff drops an offload that does not pay.
+ * Returns 1 if it jumped. */
+static int sniff(struct dds_budget *b, double p, double w_s, const struct dds_budget_curve *curve)
+{
+	const struct dds_budget_cfg *c = &b->cfg;
+	double best = sniff_bar(b, p, w_s, curve), best_x = 0, ratio = c->x_max / c->x_min;
 
 	b->sniffs++;
 	if (isnan(best))
@@ -104,31 +158,47 @@ static int sniff(struct dds_budget *b, double p, const struct dds_budget_curve *
 	return 1;
 }
 
+/* Eq. 12 in the configured scale, from Eq. 11's gradient g at x (on the partition with server
+ * work w_s). The clamps keep m finite (no step moves x further than x_max anyway) and apply
+ * the optional trust region. */
+static void gradient_step(struct dds_budget *b, double p, double w_s)
+{
+	const struct dds_budget_cfg *c = &b->cfg;
+	double g = c->lambda - p * w_s / (b->x * b->x); /* Eq. 11; -inf if it overflows */
+	double step, lim;
+
+	if (c->scale == DDS_BUDGET_SCALE_LOG_NEWTON) {
+		/* On the partition in use, with y = ln x, Cost = a + w_s p e^-y + lambda e^y and
+		 * Cost'(y) / Cost''(y) = tanh(y - y*), y* = ln sqrt(w_s p / lambda) (Lemma 1):
+		 * Newton's step in ln x, of the sign of g, in (-1, 1). Written with logs so that
+		 * no product overflows; w_s = 0 gives y* = -inf and d = 1. */
+		double d = tanh(log(b->x) - 0.5 * (log(w_s) + log(p) - log(c->lambda)));
+
+		lim = c->max_rel_step > 0 ? log1p(c->max_rel_step) : INFINITY;
+		b->m = clamp(c->gamma * b->m + c->eta * d, -lim, lim);
+		b->x = clamp(b->x * exp(-b->m), c->x_min, c->x_max);
+		return;
+	}
+	/* Step size eta (Eq. 12) or eta * x / lambda: near the optimum x* the cost's curvature
+	 * is 2 lambda / x*, so the relative step is stable for eta < 1 + gamma at any scale. */
+	step = c->scale == DDS_BUDGET_SCALE_RELATIVE ? c->eta * b->x / c->lambda : c->eta;
+	lim = c->max_rel_step > 0 ? c->max_rel_step * b->x : c->x_max;
+	b->m = clamp(c->gamma * b->m + step * g, -lim, lim);
+	b->x = clamp(b->x - b->m, c->x_min, c->x_max);
+}
+
 enum dds_budget_status dds_budget_step(struct dds_budget *b, double p, double w_s,
 				       const struct dds_budget_curve *curve)
 {
-	const struct dds_budget_cfg *c = &b->cfg;
-	double g, step, lim;
-
 	if (!finite_pos(p))
 		return DDS_BUDGET_BAD_PRICE;
 	if (!(isfinite(w_s) && w_s >= 0))
 		return DDS_BUDGET_BAD_WORK;
 	b->steps++;
-	if (w_s > 0) {
-		b->local_run = 0;
-	} else if (++b->local_run % c->sniff_period == 0 && curve && sniff(b, p, curve)) {
+	b->local_run = w_s > 0 ? 0 : b->local_run + 1;
+	if (curve && sniff_due(b, p) && sniff(b, p, w_s, curve))
 		return DDS_BUDGET_OK;
-	}
-	g = c->lambda - p * w_s / (b->x * b->x); /* Eq. 11; -inf if it overflows */
-	/* Eq. 12, with step size eta or eta * x / lambda. Near the optimum x* the cost's
-	 * curvature is 2 lambda / x*, so the relative step makes the rule's stability and speed
-	 * the same at every scale (stable for eta < 1 + gamma). The clamp keeps m finite (no step
-	 * moves x further than x_max anyway) and applies the optional trust region. */
-	step = c->eta_relative ? c->eta * b->x / c->lambda : c->eta;
-	lim = c->max_rel_step > 0 ? c->max_rel_step * b->x : c->x_max;
-	b->m = clamp(c->gamma * b->m + step * g, -lim, lim);
-	b->x = clamp(b->x - b->m, c->x_min, c->x_max);
+	gradient_step(b, p, w_s);
 	return DDS_BUDGET_OK;
 }
 

@@ -7,17 +7,20 @@
 # through the daemon's burst handler on one core (bench/dataplane/dp_bench.c), and in the same
 # run measures the two limits: dpdk-testpmd io forwarding on the same capture and device, and
 # one core's memcpy of the same fragments into request-sized buffers. It also measures one
-# core's per-fragment MAC verification, the ceiling the protocol itself sets. Results go to
+# core's per-fragment MAC verification, the ceiling the protocol itself sets, and the rate of
+# the L2-L4 path alone (the same capture sent to another UDP port: every datagram is parsed,
+# its UDP checksum verified, then dropped; once per fragment size). Results go to
 # stdout and to $OUT_DIR/dataplane_bench.tsv (default /tmp).
 set -u
 BUILD=${1:-build}
 SECONDS_PER=${2:-3}
 OUT_DIR=${OUT_DIR:-/tmp}
-BENCH=$BUILD/dataplane/dp_bench
+BENCH=$BUILD/bench/dp_bench
+[ -x "$BENCH" ] || BENCH=$BUILD/dataplane/dp_bench
 [ -x "$BENCH" ] || { echo "no $BENCH: build first (meson setup $BUILD -Dbuildtype=release; ninja -C $BUILD)"; exit 1; }
 command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd missing (apt-get install dpdk-dev)"; exit 1; }
 WORK=$(mktemp -d /tmp/dds-dpbench.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+trap 'rm -rf "$WORK" /var/run/dpdk/ddsdb$$ /var/run/dpdk/ddstp$$' EXIT
 TSV=$OUT_DIR/dataplane_bench.tsv
 EAL="--no-huge -m 1536 --no-pci --log-level=lib.eal:error"
 FRAGS=${FRAGS:-"256 1400 8900"}
@@ -37,14 +40,19 @@ testpmd_pps() {
 
 printf "# machine: %s, %s cores; %s s per point; dds dataplane_bench\n" \
 	"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$(nproc)" "$SECONDS_PER"
-printf "frag\treq\trps\tpps\tpayload_gbps\ttestpmd_pps\tmemcpy_pps\tmac_pps\tpct_of_lower_limit\n" | tee "$TSV"
+printf "frag\treq\trps\tpps\tpayload_gbps\ttestpmd_pps\tmemcpy_pps\tmac_pps\tl2l4_pps\tpct_of_lower_limit\n" | tee "$TSV"
 for frag in $FRAGS; do
 	mbuf=$((frag < 1400 ? 2176 : frag + 400))
 	tp=
 	for req in $REQS; do
 		pcap=$WORK/f${frag}_r${req}.pcap
 		pkts=$("$BENCH" make-pcap "$pcap" "$frag" "$req" 4096) || exit 1
-		[ -n "$tp" ] || tp=$(testpmd_pps "$pcap" "$mbuf")
+		if [ -z "$tp" ]; then
+			tp=$(testpmd_pps "$pcap" "$mbuf")
+			l4=$("$BENCH" run-l4 "$pkts" "$frag" "$req" "$SECONDS_PER" -- $EAL -l 0 \
+				--file-prefix ddsdb$$ --vdev "net_pcap0,rx_pcap=$pcap,infinite_rx=1" 2>/dev/null |
+				field pps)
+		fi
 		run=$("$BENCH" run "$pkts" "$frag" "$req" "$SECONDS_PER" -- $EAL -l 0 \
 			--file-prefix ddsdb$$ --vdev "net_pcap0,rx_pcap=$pcap,infinite_rx=1" 2>/dev/null)
 		mc=$("$BENCH" memcpy "$frag" "$req" "$SECONDS_PER")
@@ -53,8 +61,9 @@ for frag in $FRAGS; do
 		mpps=$(field pps <<< "$mc")
 		lower=$(( ${tp%.*} < ${mpps%.*} ? ${tp%.*} : ${mpps%.*} ))
 		pct=$(/usr/bin/python3 -c "print(f'{100 * $pps / max($lower, 1):.1f}')")
-		printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$frag" "$req" "$(field rps <<< "$run")" \
-			"$pps" "$(field gbps <<< "$run")" "$tp" "$mpps" "$(field pps <<< "$mac")" "$pct" | tee -a "$TSV"
+		printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$frag" "$req" "$(field rps <<< "$run")" \
+			"$pps" "$(field gbps <<< "$run")" "$tp" "$mpps" "$(field pps <<< "$mac")" "$l4" "$pct" |
+			tee -a "$TSV"
 	done
 done
 echo "# target: >= 70% of the lower limit at 1400-byte fragments; mac_pps is the protocol's own ceiling"

@@ -1,4 +1,4 @@
-# engine_vs_torch.py: benchmark printing the CPU engine's (dds-model run) latency beside PyTorch's CPU latency per zoo model.
+# engine_vs_torch.py: benchmark printing dds-model run latency beside PyTorch CPU latency per zoo model.
 """For each model at batch 1 and the same thread count, alternate PyTorch CPU and
 `dds-model run --json --repeat K` for several rounds and print the medians and their ratio.
 

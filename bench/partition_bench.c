@@ -15,6 +15,9 @@
 
 #define N_R 64
 
+/* Uplink (= downlink) bandwidth of the benchmark's profile, Mbit/s: 4G by default. */
+static double uplink_mbps = 5.85;
+
 struct bench {
 	struct dds_model *m;
 	struct dds_part_model_input mi;
@@ -35,9 +38,9 @@ static int setup(struct bench *b, const char *path)
 {
 	struct dds_err merr;
 	struct dds_part_err err;
-	/* The paper's setting: 4G uplink, a 12 GFLOP/s device. */
-	struct dds_part_linear p = {.device_flops = 12e9, .beta = 1, .up_bw = 5.85e6 / 8,
-				    .down_bw = 5.85e6 / 8};
+	/* The paper's setting: a 12 GFLOP/s device. */
+	struct dds_part_linear p = {.device_flops = 12e9, .beta = 1, .up_bw = uplink_mbps * 1e6 / 8,
+				    .down_bw = uplink_mbps * 1e6 / 8};
 	memset(b, 0, sizeof(*b));
 	if (dds_model_load(path, NULL, 1, &b->m, &merr)) {
 		fprintf(stderr, "partition_bench: %s\n", merr.msg);
@@ -147,8 +150,8 @@ static double count_phase(const char *self, const char *model, const struct phas
 	}
 	snprintf(cmd, sizeof(cmd),
 		 "valgrind --tool=callgrind --collect-atstart=no%s --callgrind-out-file=%s "
-		 "'%s' --only %s --iters %ld '%s' >/dev/null 2>&1",
-		 toggles, out, self, ph->name, iters, model);
+		 "'%s' --uplink-mbps %g --only %s --iters %ld '%s' >/dev/null 2>&1",
+		 toggles, out, self, uplink_mbps, ph->name, iters, model);
 	double ir = -1;
 	if (system(cmd) == 0) {
 		FILE *f = fopen(out, "r");
@@ -169,8 +172,8 @@ static void report(const char *self, const char *path, bool instructions)
 		teardown(&b);
 		return;
 	}
-	printf("%s (%s): %d layers, envelope of %d pieces\n", b.m->name, path, b.m->n_layers,
-	       dds_part_envelope_count(b.env));
+	printf("%s (%s): %d layers, uplink %g Mbit/s, envelope of %d pieces\n", b.m->name, path,
+	       b.m->n_layers, uplink_mbps, dds_part_envelope_count(b.env));
 	for (size_t i = 0; i < N_PHASES; i++) {
 		double ns = time_phase(&b, &phases[i]);
 		printf("  %-44s %10.1f ns", phases[i].what, ns);
@@ -208,6 +211,7 @@ int main(int argc, char **argv)
 	static const struct option lopts[] = {{"instructions", no_argument, 0, 'i'},
 					      {"only", required_argument, 0, 'o'},
 					      {"iters", required_argument, 0, 'n'},
+					      {"uplink-mbps", required_argument, 0, 'u'},
 					      {0, 0, 0, 0}};
 	const char *phase = NULL;
 	long iters = 1000;
@@ -220,8 +224,11 @@ int main(int argc, char **argv)
 			phase = optarg;
 		else if (c == 'n')
 			iters = atol(optarg);
+		else if (c == 'u' && atof(optarg) > 0)
+			uplink_mbps = atof(optarg);
 		else {
-			fprintf(stderr, "usage: partition_bench [--instructions] [MODEL.json ...]\n");
+			fprintf(stderr, "usage: partition_bench [--instructions] [--uplink-mbps B] "
+					"[MODEL.json ...]\n");
 			return 2;
 		}
 	}

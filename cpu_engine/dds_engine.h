@@ -12,10 +12,10 @@
  * Accuracy: elementwise |fast - ref| <= 1e-4 * max(1, |ref|) per op (tests/engine checks it on
  * every op; seen: under 2e-6).
  *
- * Threads: `threads` OpenMP threads split each sgemm by output columns, each calling OpenBLAS
- * with one thread (so a run sets openblas_set_num_threads(1), process-wide); the reference
- * kernels use one thread. One pool only: OpenBLAS's own threads spinning beside OpenMP's made
- * 2 threads slower than 1.
+ * Threads: a fast engine with `threads` > 1 starts threads - 1 workers at creation; they split
+ * each sgemm by output columns, each calling OpenBLAS with one thread (so a run sets
+ * openblas_set_num_threads(1), process-wide), and wait blocked between jobs (no spinning).
+ * The reference kernels use the calling thread only.
  *
  * Determinism: no atomics, no dynamic scheduling: the same engine options and batch give the
  * same bits, so a head run then the matching tail run equals a whole run bit for bit. Not

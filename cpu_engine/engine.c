@@ -161,6 +161,12 @@ struct dds_engine *dds_engine_create(const struct dds_model *m, const struct dds
 	e->o.threads = o->threads ? o->threads : 1;
 	if (engine_alloc(e))
 		goto oom;
+	if (o->kernels == DDS_KERNELS_FAST && e->o.threads > 1 &&
+	    !(e->pool = dds_pool_create(e->o.threads))) {
+		engine_errf(err, "%s: engine: cannot start %d threads", m->name, e->o.threads);
+		dds_engine_free(e);
+		return NULL;
+	}
 	for (int li = 0; li < m->n_layers; li++) {
 		enum dds_op op = m->layers[li].op;
 		bool fast = o->kernels == DDS_KERNELS_FAST && dds_fast_ops[op];
@@ -187,6 +193,7 @@ void dds_engine_free(struct dds_engine *e)
 		if (e->fold_b)
 			free(e->fold_b[v]);
 	}
+	dds_pool_free(e->pool);
 	free(e->val);
 	free(e->fn);
 	free(e->fold_w);
@@ -209,7 +216,7 @@ int dds_engine_run(struct dds_engine *e, const uint8_t *mask, int batch, struct 
 		return engine_errf(err, "%s: engine: batch %d out of range [1, %d]", e->m->name,
 				   batch, e->o.max_batch);
 	if (e->o.kernels == DDS_KERNELS_FAST)
-		openblas_set_num_threads(1); /* our OpenMP threads split the work (fast_kernels.c) */
+		openblas_set_num_threads(1); /* the engine's pool splits the work (fast_kernels.c) */
 	for (int li = 0; li < e->m->n_layers; li++) {
 		const struct dds_layer *l = &e->m->layers[li];
 		if (mask && !mask[li])

@@ -22,6 +22,16 @@ struct dds_kcall {
 
 typedef void (*dds_kernel_fn)(const struct dds_kcall *k);
 
+/* The engine's worker threads (pool.c). A job fn(arg, t, nt) runs once on each of the nt
+ * team members t = 0..nt-1 (0 is the caller); dds_pool_run returns when all are done. */
+typedef void (*dds_pool_fn)(void *arg, int t, int nt);
+struct dds_pool;
+/* A team of n (>= 2) threads, the caller included; NULL if threads cannot be started. */
+struct dds_pool *dds_pool_create(int n);
+void dds_pool_free(struct dds_pool *p);
+/* Run fn on the team; a NULL pool runs fn(arg, 0, 1) in the caller. */
+void dds_pool_run(struct dds_pool *p, dds_pool_fn fn, void *arg);
+
 struct dds_engine {
 	const struct dds_model *m; /* borrowed */
 	struct dds_engine_opts o;  /* threads normalised to >= 1 */
@@ -29,6 +39,7 @@ struct dds_engine {
 	dds_kernel_fn *fn;         /* per layer: the kernel chosen at creation */
 	float **fold_w, **fold_b;  /* per layer (fast conv2d only): engine-owned weights and bias
 				    * with BN folded in; NULL elsewhere */
+	struct dds_pool *pool;     /* fast kernels' threads; NULL for one thread or ref */
 	float *work;               /* scratch shared by the kernels (im2col, attention) */
 	size_t work_floats;
 	const float **in;          /* scratch for one layer's input pointers */

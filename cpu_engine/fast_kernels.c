@@ -1,10 +1,13 @@
 /* fast_kernels.c: the fast path: conv2d, linear and attention through OpenBLAS sgemm.
  *
- * Threads: one OpenMP team per call; each thread takes a contiguous block of output columns
- * and calls a one-thread sgemm on it (OpenBLAS is set to 1 thread at each run), so there is a
- * single thread pool and no second pool spinning against it. Every output element is computed
- * by the same one-thread sgemm over the same K in the same order whatever the block, so the
- * results do not depend on the thread count (the test checks it bit for bit).
+ * Threads: the engine's pool (pool.c) runs each kernel as one job; each team member takes a
+ * fixed contiguous block of output columns and calls a one-thread sgemm on it (OpenBLAS is set
+ * to 1 thread at each run), so there is a single team and no second one spinning against it
+ * (OpenBLAS's threads beside OpenMP's ran ResNet50 in 235 ms on 2 threads against 110 ms on
+ * 1). Waits block instead of spinning: with a busy neighbour on one of 2 cores, spinning
+ * OpenMP took 437 ms and this takes about what 1 thread takes. Blocks depend only on the shape
+ * and the team size, so a run is deterministic; OpenBLAS may round differently for another
+ * block width, so other thread counts may differ in the last bits.
  *
  * conv2d: per sample and group, y[Og, OH*OW] = W[Og, Cg*kh*kw] * col[Cg*kh*kw, OH*OW] with BN
  * folded into W and the bias at engine creation. Each thread unfolds (im2col) only its own
@@ -13,7 +16,6 @@
  * Every other op uses its reference kernel.
  */
 #include <cblas.h>
-#include <omp.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -110,53 +112,68 @@ static void conv_block(const struct dds_kcall *k, const float *x, const float *w
 	bias_act_block(y, og, ohw, j0, j1, b, l->act);
 }
 
-static void fast_conv2d(const struct dds_kcall *k)
+/* One team member's columns of every sample and group. */
+static void conv_job(void *arg, int t, int nt)
 {
+	const struct dds_kcall *k = arg;
 	const struct dds_layer *l = k->l;
 	int c = k->xs->d[0], hw = k->xs->d[1] * k->xs->d[2], g = l->groups;
 	int cg = c / g, og = l->out_channels / g, kk = cg * l->kernel[0] * l->kernel[1];
-	int ohw = l->out_shape.d[1] * l->out_shape.d[2];
+	int ohw = l->out_shape.d[1] * l->out_shape.d[2], j0, j1;
 
-#pragma omp parallel num_threads(k->e->o.threads)
-	{
-		int j0, j1;
-		split_cols(ohw, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
-		for (int n = 0; j1 > j0 && n < k->batch; n++)
-			for (int gi = 0; gi < g; gi++)
-				conv_block(k, k->in[0] + ((size_t)n * c + (size_t)gi * cg) * hw,
-					   k->e->fold_w[k->li] + (size_t)gi * og * kk,
-					   k->e->fold_b[k->li] + gi * og,
-					   k->out + ((size_t)n * l->out_channels + (size_t)gi * og) * ohw,
-					   j0, j1);
-	}
+	split_cols(ohw, t, nt, &j0, &j1);
+	for (int n = 0; j1 > j0 && n < k->batch; n++)
+		for (int gi = 0; gi < g; gi++)
+			conv_block(k, k->in[0] + ((size_t)n * c + (size_t)gi * cg) * hw,
+				   k->e->fold_w[k->li] + (size_t)gi * og * kk, k->e->fold_b[k->li] + gi * og,
+				   k->out + ((size_t)n * l->out_channels + (size_t)gi * og) * ohw, j0, j1);
 }
 
-/* y [rows, n] = act(x [rows, kdim] * w[n, kdim]^T + b), ldx/ldy row strides, b may be NULL;
- * the n output columns are split over the threads. */
-static void par_linear(const float *x, int ldx, int rows, int kdim, const float *w, const float *b,
-		       int n, enum dds_act act, float *y, int ldy, int threads)
+static void fast_conv2d(const struct dds_kcall *k)
 {
-#pragma omp parallel num_threads(threads)
-	{
-		int j0, j1;
-		split_cols(n, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
-		if (j1 > j0) {
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, j1 - j0, kdim, 1.0f,
-				    x, ldx, w + (size_t)j0 * kdim, kdim, 0.0f, y + j0, ldy);
-			for (int r = 0; r < rows; r++)
-				for (int j = j0; j < j1; j++)
-					y[(size_t)r * ldy + j] =
-						dds_act_apply(act, y[(size_t)r * ldy + j] + (b ? b[j] : 0.0f));
+	dds_pool_run(k->e->pool, conv_job, (void *)k);
+}
+
+/* y [rows, n] = act(x [rows, kdim] * w[n, kdim]^T + b), ldx/ldy row strides, b may be NULL. */
+struct linear_job {
+	const float *x, *w, *b;
+	int ldx, rows, kdim, n, ldy;
+	enum dds_act act;
+	float *y;
+};
+
+/* One team member's block of the n output columns. */
+static void linear_job(void *arg, int t, int nt)
+{
+	const struct linear_job *a = arg;
+	int j0, j1;
+
+	split_cols(a->n, t, nt, &j0, &j1);
+	if (j1 <= j0)
+		return;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a->rows, j1 - j0, a->kdim, 1.0f, a->x,
+		    a->ldx, a->w + (size_t)j0 * a->kdim, a->kdim, 0.0f, a->y + j0, a->ldy);
+	for (int r = 0; r < a->rows; r++)
+		for (int j = j0; j < j1; j++) {
+			float *p = &a->y[(size_t)r * a->ldy + j];
+			*p = dds_act_apply(a->act, *p + (a->b ? a->b[j] : 0.0f));
 		}
-	}
+}
+
+static void par_linear(struct dds_pool *pool, struct linear_job job)
+{
+	dds_pool_run(pool, linear_job, &job);
 }
 
 static void fast_linear(const struct dds_kcall *k)
 {
 	int kdim = k->xs->d[k->xs->ndim - 1], n = k->l->out_features;
 	int rows = (int)(dds_shape_numel(k->xs) / (size_t)kdim) * k->batch;
-	par_linear(k->in[0], kdim, rows, kdim, dds_layer_param(k->l, "weight"),
-		   dds_layer_param(k->l, "bias"), n, k->l->act, k->out, n, k->e->o.threads);
+	par_linear(k->e->pool, (struct linear_job){.x = k->in[0], .ldx = kdim, .rows = rows,
+						    .kdim = kdim,
+						    .w = dds_layer_param(k->l, "weight"),
+						    .b = dds_layer_param(k->l, "bias"), .n = n,
+						    .act = k->l->act, .y = k->out, .ldy = n});
 }
 
 /* In-place max-subtracted softmax of each row of a [rows, n] matrix. */
@@ -188,24 +205,40 @@ static void attend_heads(const float *qkv, int t, int e, int d, int h0, int h1, 
 	}
 }
 
+/* One sample's attention, heads split over the team. */
+struct heads_job {
+	const float *qkv;
+	int t, e, heads;
+	float *s, *att;
+};
+
+static void heads_job(void *arg, int me, int nt)
+{
+	const struct heads_job *a = arg;
+	int h0 = a->heads * me / nt, h1 = a->heads * (me + 1) / nt;
+	attend_heads(a->qkv, a->t, a->e, a->e / a->heads, h0, h1, a->s + (size_t)h0 * a->t * a->t,
+		     a->att);
+}
+
 /* One sample of self-attention. The workspace holds qkv [T,3E], att [T,E] and one [T,T]
- * score matrix per head (heads are split over the threads). */
+ * score matrix per head. */
 static void fast_mha_sample(const struct dds_kcall *k, const float *x, float *y)
 {
 	const struct dds_layer *l = k->l;
-	int t = k->xs->d[0], e = k->xs->d[1], nh = l->heads, th = k->e->o.threads;
-	float *qkv = k->e->work, *att = qkv + (size_t)t * 3 * e, *s = att + (size_t)t * e;
+	int t = k->xs->d[0], e = k->xs->d[1];
+	float *qkv = k->e->work, *att = qkv + (size_t)t * 3 * e;
+	struct heads_job hj = {.qkv = qkv, .t = t, .e = e, .heads = l->heads,
+			       .s = att + (size_t)t * e, .att = att};
 
-	par_linear(x, e, t, e, dds_layer_param(l, "in_proj_weight"),
-		   dds_layer_param(l, "in_proj_bias"), 3 * e, DDS_ACT_NONE, qkv, 3 * e, th);
-#pragma omp parallel num_threads(th)
-	{
-		int me = omp_get_thread_num(), nt = omp_get_num_threads();
-		int h0 = nh * me / nt, h1 = nh * (me + 1) / nt;
-		attend_heads(qkv, t, e, e / nh, h0, h1, s + (size_t)h0 * t * t, att);
-	}
-	par_linear(att, e, t, e, dds_layer_param(l, "out_proj_weight"),
-		   dds_layer_param(l, "out_proj_bias"), e, DDS_ACT_NONE, y, e, th);
+	par_linear(k->e->pool, (struct linear_job){.x = x, .ldx = e, .rows = t, .kdim = e,
+						    .w = dds_layer_param(l, "in_proj_weight"),
+						    .b = dds_layer_param(l, "in_proj_bias"),
+						    .n = 3 * e, .y = qkv, .ldy = 3 * e});
+	dds_pool_run(k->e->pool, heads_job, &hj);
+	par_linear(k->e->pool, (struct linear_job){.x = att, .ldx = e, .rows = t, .kdim = e,
+						    .w = dds_layer_param(l, "out_proj_weight"),
+						    .b = dds_layer_param(l, "out_proj_bias"), .n = e,
+						    .y = y, .ldy = e});
 }
 
 static void fast_mha(const struct dds_kcall *k)

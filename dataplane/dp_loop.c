@@ -88,8 +88,10 @@ static void dp_send_result(struct dds_dp *dp, struct dp_queue *q, const struct d
 	tm.t[0] = res->t;
 	h.type = DDS_MSG_RESULT;
 	count = dds_proto_frag_count(&tm, dp->cfg.mtu);
-	if (count == 0)
+	if (count == 0) {
 		dds_ctr_add(&q->ctr, DDS_CTR_drop_tx_encode, 1);
+		return;
+	}
 	for (unsigned i = 0; i < count; i++) {
 		struct rte_mbuf *m;
 		uint8_t *out;
@@ -102,6 +104,15 @@ static void dp_send_result(struct dds_dp *dp, struct dp_queue *q, const struct d
 			    to, DDS_CTR_tx_result_frag);
 	}
 	dds_ctr_add(&q->ctr, DDS_CTR_req_served, 1);
+}
+
+/* Count a refusal by reason (a reason out of range from an executor counts as bad_split). */
+static int dp_refused(struct dp_queue *q, int reason)
+{
+	if (reason <= DDS_PROTO_OK || reason >= DDS_PROTO_REASON__COUNT)
+		reason = DDS_DROP_BAD_SPLIT;
+	__atomic_store_n(&q->refused[reason], q->refused[reason] + 1, __ATOMIC_RELAXED);
+	return reason;
 }
 
 /* A complete request: check the split, run it, answer with the result or an ERROR. The
@@ -131,7 +142,7 @@ static void dp_request(struct dds_dp *dp, struct dp_queue *q, const struct dds_p
 			dp->ops.budget(dp->ops.arg, rq.device_id, rq.budget);
 		dp_send_result(dp, q, &msg->h, &p->src, &res, key);
 	} else {
-		__atomic_store_n(&q->refused[reason], q->refused[reason] + 1, __ATOMIC_RELAXED);
+		reason = dp_refused(q, reason);
 		dds_ctr_add(&q->ctr, DDS_CTR_req_refused, 1);
 		dp_send_error(dp, q, &msg->h, &p->src, reason, key);
 	}
@@ -162,7 +173,7 @@ static void dp_register(struct dds_dp *dp, struct dp_queue *q, const struct dds_
 	dds_ctr_add(&q->ctr, DDS_CTR_rx_proto_message, 1);
 	reason = dp->ops.check(dp->ops.arg, msg->h.model_hash, NULL);
 	if (reason != DDS_PROTO_OK) {
-		dp_send_error(dp, q, &msg->h, &p->src, reason, key);
+		dp_send_error(dp, q, &msg->h, &p->src, dp_refused(q, reason), key);
 		return;
 	}
 	if (!(m = dp_reply_mbuf(dp, q, &out, &cap)))

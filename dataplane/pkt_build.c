@@ -5,39 +5,41 @@
 uint64_t pkt_csum_add(uint64_t sum, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
-	uint32_t w;
+	uint64_t a = 0, b = 0, c = 0, d = 0, w[2];
+	uint32_t h = 0;
 
-	/* Big-endian 16-bit words summed as 32-bit native loads, fixed up once at the end:
-	 * a one's complement sum is byte-order independent up to a final swap (RFC 1071). */
-	uint64_t acc = 0;
-	for (; len >= 4; p += 4, len -= 4) {
-		memcpy(&w, p, 4);
-		acc += w;
+	/* 32-bit native words summed into 64-bit accumulators (no carry lost below 2^32 words),
+	 * four independent chains for the pipeline. A one's complement sum is independent of the
+	 * word size (2^32 = 1 mod 0xffff) and of byte order up to a final swap (RFC 1071). */
+	for (; len >= 16; p += 16, len -= 16) {
+		memcpy(w, p, 16);
+		a += w[0] & 0xffffffffu;
+		b += w[0] >> 32;
+		c += w[1] & 0xffffffffu;
+		d += w[1] >> 32;
 	}
-	if (len >= 2) {
-		uint16_t h;
-
-		memcpy(&h, p, 2);
-		acc += h;
-		p += 2;
-		len -= 2;
+	for (; len >= 4; p += 4, len -= 4) {
+		memcpy(&h, p, 4);
+		a += h;
 	}
 	if (len) {
-		uint8_t last[2] = {p[0], 0};
-		uint16_t h;
+		uint8_t last[4] = {0};
 
-		memcpy(&h, last, 2);
-		acc += h;
+		memcpy(last, p, len); /* the tail, zero-padded as RFC 1071 pads an odd byte */
+		memcpy(&h, last, 4);
+		a += h;
 	}
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	/* acc is the sum of the words in native order; convert it to big-endian order. */
+	a = (a & 0xffffffffu) + (a >> 32) + (b & 0xffffffffu) + (b >> 32) + (c & 0xffffffffu) +
+	    (c >> 32) + (d & 0xffffffffu) + (d >> 32);
+	while (a >> 16)
+		a = (a & 0xffff) + (a >> 16);
+	/* a is the sum of the words in native order; convert it to big-endian order. */
 	{
-		uint16_t native = (uint16_t)acc;
-		uint8_t b[2];
+		uint16_t native = (uint16_t)a;
+		uint8_t bytes[2];
 
-		memcpy(b, &native, 2);
-		return sum + pkt_get16(b);
+		memcpy(bytes, &native, 2);
+		return sum + pkt_get16(bytes);
 	}
 }
 

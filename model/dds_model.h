@@ -119,6 +119,11 @@ int dds_model_load_string(const char *json_text, size_t len, const char *origin,
 			  const char *weights_path, uint64_t seed, struct dds_model **out,
 			  struct dds_err *err);
 
+/* The graph alone (shapes, FLOPs, sizes, hash): no weights are allocated and every
+ * dds_param.data is NULL. For the partitioner, the simulator and the protocol, which never run
+ * the model. Errors as dds_model_load. */
+int dds_model_load_graph(const char *json_path, struct dds_model **out, struct dds_err *err);
+
 void dds_model_free(struct dds_model *m);
 
 /* Shape of a value (0 = raw input, k+1 = layer k). */
@@ -126,6 +131,9 @@ const struct dds_shape *dds_model_value_shape(const struct dds_model *m, int val
 
 /* Elements of a shape (product of dims). */
 size_t dds_shape_numel(const struct dds_shape *s);
+
+/* Write a shape as "[3,224,224]" into buf (n bytes, always NUL-terminated). */
+void dds_shape_format(const struct dds_shape *s, char *buf, size_t n);
 
 /* Index of a layer by name, or -1. */
 int dds_model_find(const struct dds_model *m, const char *name);

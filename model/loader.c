@@ -27,6 +27,7 @@ struct ctx {
 	struct dds_err *err;
 	struct dds_model *m;
 	const char *layer; /* current layer name, for messages */
+	bool graph_only;   /* no weights arena: every dds_param.data stays NULL */
 };
 
 #define CFAIL(c, ...) fail_at((c), __VA_ARGS__)
@@ -326,6 +327,8 @@ static int link_layers(struct ctx *c)
 	}
 	if (!m->in_succ)
 		return CFAIL(c, "out of memory");
+	if (c->graph_only)
+		return 0;
 	m->weights = malloc((m->n_weights ? m->n_weights : 1) * sizeof(float));
 	if (!m->weights)
 		return CFAIL(c, "out of memory for %zu weights", m->n_weights);
@@ -395,13 +398,13 @@ static uint64_t fnv1a64(const char *p, size_t n)
 	return h;
 }
 
-int dds_model_load_string(const char *text, size_t len, const char *origin,
-			  const char *weights_path, uint64_t seed, struct dds_model **out,
-			  struct dds_err *err)
+/* Parse, check and (unless graph_only) fill the weights. */
+static int load_text(const char *text, size_t len, const char *origin, const char *weights_path,
+		     uint64_t seed, bool graph_only, struct dds_model **out, struct dds_err *err)
 {
 	json_error_t jerr;
 	struct dds_model *m = calloc(1, sizeof(*m));
-	struct ctx c = {.origin = origin, .err = err, .m = m};
+	struct ctx c = {.origin = origin, .err = err, .m = m, .graph_only = graph_only};
 	if (!m)
 		return dds_errf(err, "%s: out of memory", origin);
 	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -414,9 +417,9 @@ int dds_model_load_string(const char *text, size_t len, const char *origin,
 	json_decref(root);
 	if (!rc) {
 		m->hash = fnv1a64(text, len);
-		if (weights_path)
+		if (!graph_only && weights_path)
 			rc = dds_weights_read(m, weights_path, err);
-		else
+		else if (!graph_only)
 			dds_weights_seed(m, seed);
 	}
 	if (rc) {
@@ -427,12 +430,19 @@ int dds_model_load_string(const char *text, size_t len, const char *origin,
 	return 0;
 }
 
-int dds_model_load(const char *json_path, const char *weights_path, uint64_t seed,
-		   struct dds_model **out, struct dds_err *err)
+int dds_model_load_string(const char *text, size_t len, const char *origin,
+			  const char *weights_path, uint64_t seed, struct dds_model **out,
+			  struct dds_err *err)
 {
-	FILE *f = fopen(json_path, "rb");
+	return load_text(text, len, origin, weights_path, seed, false, out, err);
+}
+
+/* Read a whole file (at most 256 MiB) into a malloc'd buffer. Returns 0, or -1 with err. */
+static int read_file(const char *path, char **text, size_t *size, struct dds_err *err)
+{
+	FILE *f = fopen(path, "rb");
 	if (!f)
-		return dds_errf(err, "%s: cannot open model file: %s", json_path, strerror(errno));
+		return dds_errf(err, "%s: cannot open model file: %s", path, strerror(errno));
 	char *buf = NULL;
 	size_t len = 0, cap = 0, n;
 	do {
@@ -441,7 +451,7 @@ int dds_model_load(const char *json_path, const char *weights_path, uint64_t see
 			if (!nb || cap > ((size_t)256 << 20)) {
 				free(nb ? nb : buf);
 				fclose(f);
-				return dds_errf(err, "%s: model file too large or out of memory", json_path);
+				return dds_errf(err, "%s: model file too large or out of memory", path);
 			}
 			buf = nb;
 		}
@@ -452,11 +462,34 @@ int dds_model_load(const char *json_path, const char *weights_path, uint64_t see
 	fclose(f);
 	if (bad) {
 		free(buf);
-		return dds_errf(err, "%s: read error", json_path);
+		return dds_errf(err, "%s: read error", path);
 	}
-	int rc = dds_model_load_string(buf, len, json_path, weights_path, seed, out, err);
-	free(buf);
+	*text = buf;
+	*size = len;
+	return 0;
+}
+
+static int load_file(const char *path, const char *weights_path, uint64_t seed, bool graph_only,
+		     struct dds_model **out, struct dds_err *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	if (read_file(path, &text, &len, err))
+		return -1;
+	int rc = load_text(text, len, path, weights_path, seed, graph_only, out, err);
+	free(text);
 	return rc;
+}
+
+int dds_model_load(const char *json_path, const char *weights_path, uint64_t seed,
+		   struct dds_model **out, struct dds_err *err)
+{
+	return load_file(json_path, weights_path, seed, false, out, err);
+}
+
+int dds_model_load_graph(const char *json_path, struct dds_model **out, struct dds_err *err)
+{
+	return load_file(json_path, NULL, 0, true, out, err);
 }
 
 void dds_model_free(struct dds_model *m)

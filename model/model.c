@@ -223,7 +223,7 @@ static int same_shape(const struct dds_shape *a, const struct dds_shape *b)
 	return 1;
 }
 
-static void shape_str(const struct dds_shape *s, char *buf, size_t n)
+void dds_shape_format(const struct dds_shape *s, char *buf, size_t n)
 {
 	size_t o = (size_t)snprintf(buf, n, "[");
 	for (int i = 0; i < s->ndim && o < n; i++)
@@ -248,8 +248,8 @@ static int finish_join(struct dds_model *m, struct dds_layer *l, const char *whe
 			ok = a == l->axis || x->d[a] == y->d[a];
 		if (!ok) {
 			char sx[64], sy[64];
-			shape_str(x, sx, sizeof(sx));
-			shape_str(y, sy, sizeof(sy));
+			dds_shape_format(x, sx, sizeof(sx));
+			dds_shape_format(y, sy, sizeof(sy));
 			return FAIL("%s: shape mismatch: input '%s' is %s but input '%s' is %s", where,
 				    value_name(m, l->in[k]), sy, value_name(m, l->in[0]), sx);
 		}

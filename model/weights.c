@@ -189,6 +189,8 @@ int dds_weights_read(struct dds_model *m, const char *path, struct dds_err *err)
 
 int dds_model_save_weights(const struct dds_model *m, const char *path, struct dds_err *err)
 {
+	if (!m->weights)
+		return dds_errf(err, "%s: model %s was loaded without weights", path, m->name);
 	FILE *f = fopen(path, "wb");
 	if (!f)
 		return dds_errf(err, "%s: cannot create: %s", path, strerror(errno));

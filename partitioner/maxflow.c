@@ -1,5 +1,6 @@
-/* maxflow.c: the exact min-cut of the latency graph by push-relabel (FIFO, exact initial labels),
- * stopping after the preflow phase, which is all a minimum cut needs; allocates nothing. */
+/* maxflow.c: the exact min-cut of the latency graph by push-relabel (FIFO, global relabelling,
+ * gap heuristic), stopping after the preflow phase, which is all a minimum cut needs; allocates
+ * nothing. */
 #include <string.h>
 
 #include "part_int.h"
@@ -7,7 +8,7 @@
 /* Distances to s in the residual graph by a backward BFS; nv for vertices that cannot reach s. */
 static void label_by_distance(struct dds_part_ctx *ctx)
 {
-	int *label = ctx->level, *queue = ctx->queue, qh = 0, qt = 0, nv = ctx->nv;
+	int *label = ctx->level, *queue = ctx->bfs, qh = 0, qt = 0, nv = ctx->nv;
 	for (int v = 0; v < nv; v++)
 		label[v] = nv;
 	label[PART_V_S] = 0;
@@ -22,6 +23,19 @@ static void label_by_distance(struct dds_part_ctx *ctx)
 			}
 		}
 	}
+	memset(ctx->count, 0, sizeof(int) * (size_t)nv);
+	for (int i = 0; i < qt; i++)
+		ctx->count[label[queue[i]]]++;
+}
+
+/* Gap: no vertex is left at label g < nv, so none above it can reach s: they drop out. */
+static void gap(struct dds_part_ctx *ctx, int g)
+{
+	for (int v = 0; v < ctx->nv; v++)
+		if (ctx->level[v] > g && ctx->level[v] < ctx->nv) {
+			ctx->count[ctx->level[v]]--;
+			ctx->level[v] = ctx->nv;
+		}
 }
 
 /* Vertices that may hold excess and still reach s go through a FIFO (ring of nv entries; a
@@ -57,14 +71,20 @@ static void push(struct dds_part_ctx *ctx, int v, int a, double d)
 	activate(ctx, t);
 }
 
+/* Called only for labels below nv; a label reaching nv or more leaves the count. */
 static void relabel(struct dds_part_ctx *ctx, int v)
 {
-	int low = 2 * ctx->nv;
+	int low = 2 * ctx->nv, old = ctx->level[v];
 	for (int a = ctx->head[v]; a < ctx->head[v + 1]; a++)
 		if (ctx->cap[a] > 0 && ctx->level[ctx->to[a]] < low)
 			low = ctx->level[ctx->to[a]];
 	ctx->level[v] = low + 1;
 	ctx->iter[v] = ctx->head[v];
+	ctx->relabels++;
+	if (low + 1 < ctx->nv)
+		ctx->count[low + 1]++;
+	if (--ctx->count[old] == 0)
+		gap(ctx, old);
 }
 
 /* Push v's excess down admissible arcs, relabelling when none is left, until the excess is gone
@@ -104,6 +124,19 @@ static double set_caps(struct dds_part_ctx *ctx, double u)
 	return k;
 }
 
+/* Exact labels (distance to s) for every vertex; those that cannot reach s any more drop out.
+ * Done at the start and again after every nv relabels, which keeps excess that cannot reach s
+ * from climbing the labels one step at a time. */
+static void global_relabel(struct dds_part_ctx *ctx)
+{
+	label_by_distance(ctx);
+	if (ctx->level[PART_V_E] < ctx->nv)
+		ctx->count[ctx->level[PART_V_E]]--;
+	ctx->level[PART_V_E] = ctx->nv; /* the source's label: no path from e to s survives */
+	memcpy(ctx->iter, ctx->head, sizeof(int) * (size_t)ctx->nv);
+	ctx->relabels = 0;
+}
+
 int part_min_cut(struct dds_part_ctx *ctx, double u, struct dds_part_err *err)
 {
 	double sum = ctx->fixed_sum + (ctx->work_sum > 0 ? ctx->work_sum * u : 0);
@@ -114,16 +147,17 @@ int part_min_cut(struct dds_part_ctx *ctx, double u, struct dds_part_err *err)
 	double k = set_caps(ctx, u);
 	memset(ctx->excess, 0, sizeof(double) * (size_t)ctx->nv);
 	memset(ctx->active, 0, (size_t)ctx->nv);
-	memcpy(ctx->iter, ctx->head, sizeof(int) * (size_t)ctx->nv);
-	label_by_distance(ctx);
-	ctx->level[PART_V_E] = ctx->nv; /* the source's label: no path from e to s survives */
+	global_relabel(ctx);
 	ctx->q_head = ctx->q_tail = ctx->q_count = 0;
 	/* Every arc out of e is finite (the raw input's vertex is e itself): saturate them all. */
 	for (int a = ctx->head[PART_V_E]; a < ctx->head[PART_V_E + 1]; a++)
 		if (ctx->cap[a] > 0)
 			push(ctx, PART_V_E, a, ctx->cap[a]);
-	while (ctx->q_count > 0)
+	while (ctx->q_count > 0) {
+		if (ctx->relabels >= ctx->nv)
+			global_relabel(ctx);
 		discharge(ctx, next_active(ctx));
+	}
 	ctx->last_flow = k + ctx->excess[PART_V_S];
 	/* The sink side of a minimum cut: whatever can still reach s. */
 	label_by_distance(ctx);

@@ -53,10 +53,11 @@ struct dds_part_ctx {
 	double work_sum;   /* sum of w_v */
 
 	/* Max-flow scratch. */
-	int *level, *iter, *queue;
+	int *level, *iter, *queue, *bfs; /* labels, current arcs, active FIFO, BFS queue */
+	int *count; /* vertices per label below nv */
 	double *excess;
 	uint8_t *active;
-	int q_head, q_tail, q_count;
+	int q_head, q_tail, q_count, relabels;
 	double last_flow;
 
 	/* Result buffers. */

@@ -143,7 +143,7 @@ static int alloc_network(struct dds_part_ctx *ctx)
 	if (ALLOC(ctx->edges, ctx->ne) || ALLOC(ctx->edge_arc, ctx->ne) ||
 	    ALLOC(ctx->head, ctx->nv + 1) || ALLOC(ctx->to, ctx->na) || ALLOC(ctx->rev, ctx->na) ||
 	    ALLOC(ctx->cap, ctx->na) || ALLOC(ctx->base, ctx->na) || ALLOC(ctx->level, ctx->nv) ||
-	    ALLOC(ctx->iter, ctx->nv) || ALLOC(ctx->queue, ctx->nv) || ALLOC(ctx->excess, ctx->nv) ||
+	    ALLOC(ctx->iter, ctx->nv) || ALLOC(ctx->queue, ctx->nv) || ALLOC(ctx->bfs, ctx->nv) || ALLOC(ctx->count, ctx->nv) || ALLOC(ctx->excess, ctx->nv) ||
 	    ALLOC(ctx->active, ctx->nv))
 		return -1;
 	return 0;
@@ -202,7 +202,7 @@ void dds_part_ctx_free(struct dds_part_ctx *ctx)
 			ctx->succ, ctx->split_vertex, ctx->local, ctx->scratch, ctx->cut,
 			ctx->arc_server, ctx->arc_local, ctx->edges, ctx->edge_arc, ctx->head,
 			ctx->to, ctx->rev, ctx->cap, ctx->base, ctx->level, ctx->iter,
-			ctx->queue, ctx->excess, ctx->active};
+			ctx->queue, ctx->bfs, ctx->count, ctx->excess, ctx->active};
 	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
 		free(bufs[i]);
 	free(ctx);

@@ -1,4 +1,4 @@
-# export_torchvision.py: writes a torchvision model (seeded random weights) as a DDS graph + .ddsw, PyTorch being the reference.
+# export_torchvision.py: writes a seeded-random torchvision model as a DDS graph + weights (the PyTorch reference).
 """Export a torchvision model into the DDS model formats (docs/model-format.md).
 
 CNNs are traced with torch.fx and mapped node by node; conv -> batchnorm -> relu chains, linear ->
@@ -268,6 +268,23 @@ def function_kind(node):
     return methods.get(t)
 
 
+def pool_function_layer(node, kind, base, x, where):
+    """F.max_pool2d / F.avg_pool2d, arguments as PyTorch orders them."""
+    kernel = arg(node, 1, "kernel_size", None)
+    stride = arg(node, 2, "stride", None)
+    padding = arg(node, 3, "padding", 0)
+    if kind == "maxpool":
+        attrs = pool_attrs(kernel, stride, padding, arg(node, 5, "ceil_mode", False), where,
+                           arg(node, 4, "dilation", 1))
+        return Layer(base, "maxpool", [x], attrs)
+    if arg(node, 6, "divisor_override", None) is not None:
+        raise ExportError(f"{where}: avg_pool2d divisor_override is not supported")
+    attrs = pool_attrs(kernel, stride, padding, arg(node, 4, "ceil_mode", False), where)
+    if not arg(node, 5, "count_include_pad", True):
+        attrs["count_include_pad"] = False
+    return Layer(base, "avgpool", [x], attrs)
+
+
 def function_layer(node, kind, inputs, where):
     """The layer for a call_function/call_method node (inputs: its tensor args, mapped)."""
     shape = batched_shape(node)
@@ -308,19 +325,7 @@ def function_layer(node, kind, inputs, where):
     if kind == "adaptive_avgpool":
         return adaptive_layer(base, arg(node, 1, "output_size", None), x, where)
     if kind in ("maxpool", "avgpool"):
-        kernel = arg(node, 1, "kernel_size", None)
-        stride = arg(node, 2, "stride", None)
-        padding = arg(node, 3, "padding", 0)
-        if kind == "maxpool":
-            attrs = pool_attrs(kernel, stride, padding, arg(node, 5, "ceil_mode", False), where,
-                               arg(node, 4, "dilation", 1))
-            return Layer(base, "maxpool", [x], attrs)
-        if arg(node, 6, "divisor_override", None) is not None:
-            raise ExportError(f"{where}: avg_pool2d divisor_override is not supported")
-        attrs = pool_attrs(kernel, stride, padding, arg(node, 4, "ceil_mode", False), where)
-        if not arg(node, 5, "count_include_pad", True):
-            attrs["count_include_pad"] = False
-        return Layer(base, "avgpool", [x], attrs)
+        return pool_function_layer(node, kind, base, x, where)
     raise AssertionError(kind)
 
 
@@ -422,7 +427,6 @@ def fuse(layers, output):
         consumers[id(layer)] = consumers.get(id(layer), 0) + 1
 
     for layer in layers:
-        layer.inputs = [x.resolve() if isinstance(x, Layer) else x for x in layer.inputs]
         for x in layer.inputs:
             count(x)
     count(output)
@@ -449,15 +453,14 @@ def fuse(layers, output):
 
 def name_layers(layers):
     """Give every layer a unique name (suffix _1, _2 ... on repeats) of at most 63 bytes."""
-    seen = {"input": 1}
+    taken, next_suffix = {"input"}, {}
     for layer in layers:
-        base = layer.base.replace("/", ".")
-        name, k = base, seen.get(base, 0)
-        while name in seen:
-            name = f"{base}_{k}"
+        name, k = layer.base, next_suffix.get(layer.base, 1)
+        while name in taken:
+            name = f"{layer.base}_{k}"
             k += 1
-        seen[base] = k
-        seen[name] = 1
+        next_suffix[layer.base] = k
+        taken.add(name)
         if len(name.encode()) > NAME_MAX:
             raise ExportError(f"layer name '{name}' is longer than {NAME_MAX} bytes")
         layer.name = name

@@ -203,10 +203,8 @@ static int pick_group(const struct dds_sched *s, uint64_t now, uint64_t *wake)
 		*wake = at < *wake ? at : *wake;
 		if (at > now)
 			continue;
-		const struct dds_sched_req *top = sched_heap_top(&g->heap);
-		const struct dds_sched_req *cur = best < 0 ? NULL : sched_heap_top(&s->groups[best].heap);
-		if (!cur || top->sched.start < cur->sched.start ||
-		    (top->sched.start == cur->sched.start && top->sched.seq < cur->sched.seq))
+		if (best < 0 || sched_req_before(sched_heap_top(&g->heap),
+						 sched_heap_top(&s->groups[best].heap)))
 			best = (int)gi;
 	}
 	return best;

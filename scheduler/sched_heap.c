@@ -3,14 +3,6 @@
 
 #include "sched_int.h"
 
-/* Is a served before b? Equal start tags go in arrival order. */
-static bool before(const struct dds_sched_req *a, const struct dds_sched_req *b)
-{
-	if (a->sched.start != b->sched.start)
-		return a->sched.start < b->sched.start;
-	return a->sched.seq < b->sched.seq;
-}
-
 
 int sched_heap_init(struct sched_heap *h, uint32_t cap)
 {
@@ -30,7 +22,7 @@ void sched_heap_push(struct sched_heap *h, struct dds_sched_req *r)
 {
 	uint32_t i = h->n++;
 
-	while (i > 0 && before(r, h->a[(i - 1) / 2])) {
+	while (i > 0 && sched_req_before(r, h->a[(i - 1) / 2])) {
 		h->a[i] = h->a[(i - 1) / 2];
 		i = (i - 1) / 2;
 	}
@@ -46,9 +38,9 @@ struct dds_sched_req *sched_heap_pop(struct sched_heap *h)
 		uint32_t c = 2 * i + 1;
 		if (c >= h->n)
 			break;
-		if (c + 1 < h->n && before(h->a[c + 1], h->a[c]))
+		if (c + 1 < h->n && sched_req_before(h->a[c + 1], h->a[c]))
 			c++;
-		if (!before(h->a[c], last))
+		if (!sched_req_before(h->a[c], last))
 			break;
 		h->a[i] = h->a[c];
 		i = c;

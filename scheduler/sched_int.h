@@ -52,6 +52,14 @@ struct dds_sched {
 	struct dds_sched_stats st;
 };
 
+/* SFQ order: is a served before b? Smaller start tag first; equal tags in arrival order. */
+static inline bool sched_req_before(const struct dds_sched_req *a, const struct dds_sched_req *b)
+{
+	if (a->sched.start != b->sched.start)
+		return a->sched.start < b->sched.start;
+	return a->sched.seq < b->sched.seq;
+}
+
 int sched_heap_init(struct sched_heap *h, uint32_t cap);
 void sched_heap_free(struct sched_heap *h);
 /* Insert r (the heap has room: the total queue bound is its capacity). */

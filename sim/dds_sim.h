@@ -50,7 +50,7 @@ struct dds_sim_cfg {
 	double update_prob;     /* a device updates in a round with this probability, (0, 1] */
 	double x0_factor;       /* start budget of the Fig. 6 runs, in units of p0 R / n */
 	double tol;             /* convergence: |p - p*| <= tol p*, in (0, 1) */
-	struct dds_budget_cfg budget; /* gamma, eta, x_min, x_max, trust region, sniff (lambda
+	struct dds_budget_cfg budget; /* the momentum rule's parameters (agent/budget.h; lambda
 				       * is overwritten by the field above) */
 	const char *zoo_dir;    /* folder of the model files */
 	const char *models[DDS_SIM_MAX_MODELS]; /* file names in zoo_dir (".json" appended) */
@@ -110,6 +110,10 @@ struct dds_sim_run {
 	int iters_to_converge;  /* first tracked iteration (1-based) from which every seen price
 				 * is within tol of ref_price; -1 if the last one is not */
 	int rounds_to_converge; /* the same over round_price */
+	int n_not_best;       /* devices whose cost at the final price exceeds their exact best
+			       * response's by more than tol (relative): not at a Nash point */
+	uint64_t steps, sniffs, jumps; /* budget updates, sniffs and sniffs that moved x, over
+					* all devices (momentum mode; exact: steps only) */
 };
 
 /* Run the game for cfg.rounds rounds among the first n devices, all starting at budget x0.

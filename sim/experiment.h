@@ -38,8 +38,9 @@ struct sim_results {
 	double elapsed_s;
 };
 
-/* A start is "moderate" when its budget factor is within [0.1, 10], else "extreme". */
-bool sim_start_moderate(double factor);
+/* A run's start is "moderate" when its first price is within a factor 10 of the equilibrium
+ * price it is measured to, else "extreme". */
+bool sim_start_moderate(const struct dds_sim_run *run);
 
 /* Writers: fig5a/5b/6 CSVs, their gnuplot PNGs, summary.json. Return 0, or -1 with a
  * message on stderr. sim_write_summary writes to any stream. */

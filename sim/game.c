@@ -84,6 +84,21 @@ static int play(const struct dds_sim *sim, struct dds_budget *b, struct dds_sim_
 	return 0;
 }
 
+/* Devices whose end cost at the final price is more than tol above their best response's. */
+static int count_not_best(const struct dds_sim *sim, const struct dds_sim_run *r)
+{
+	int k = 0;
+
+	for (int i = 0; i < r->n; i++) {
+		double best = dds_sim_cost(sim, i, r->final_price,
+					   dds_sim_best_x(sim, i, r->final_price));
+
+		if (dds_sim_cost(sim, i, r->final_price, r->x[i]) > best * (1 + sim->cfg.tol))
+			k++;
+	}
+	return k;
+}
+
 int dds_sim_run(const struct dds_sim *sim, int n, enum dds_sim_mode mode, double x0,
 		double ref_price, struct dds_sim_run *out, char *err, size_t err_len)
 {
@@ -103,15 +118,22 @@ int dds_sim_run(const struct dds_sim *sim, int n, enum dds_sim_mode mode, double
 		dds_sim_run_free(out);
 		return sim_fail(err, err_len, "out of memory");
 	}
-	*out = (struct dds_sim_run){ .n = n, .rounds = c->rounds, .mode = mode, .x0 = x0,
-				     .seen = out->seen, .round_price = out->round_price,
-				     .x = out->x, .ref_price = ref_price };
+	out->n = n;
+	out->rounds = c->rounds;
+	out->mode = mode;
+	out->x0 = x0;
+	out->ref_price = ref_price;
 	out->tracked = (int)(sim_rand_next(&rng) % (uint64_t)n);
 	for (int i = 0; i < n; i++) {
 		dds_budget_init(&b[i], &c->budget, x0); /* cfg checked in dds_sim_new */
 		out->x[i] = b[i].x;
 	}
 	rc = play(sim, b, out, &rng, err, err_len);
+	for (int i = 0; i < n; i++) {
+		out->steps += b[i].steps;
+		out->sniffs += b[i].sniffs;
+		out->jumps += b[i].jumps;
+	}
 	free(b);
 	if (rc < 0) {
 		dds_sim_run_free(out);
@@ -119,6 +141,7 @@ int dds_sim_run(const struct dds_sim *sim, int n, enum dds_sim_mode mode, double
 	}
 	out->iters_to_converge = settle_index(out->seen, out->n_seen, ref_price, c->tol);
 	out->rounds_to_converge = settle_index(out->round_price, out->rounds, ref_price, c->tol);
+	out->n_not_best = count_not_best(sim, out);
 	return 0;
 }
 

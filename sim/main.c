@@ -24,17 +24,24 @@ static const char usage[] =
 	"  --models LIST      comma-separated model names [vgg11,resnet34,resnet50,vit_b_16]\n"
 	"  --capacity T       server capacity R, TFLOP/s (multiply-adds) [1.2]\n"
 	"  --base-price P     base price p0, money per TFLOP/s [1]\n"
-	"  --lambda L         seconds of latency one unit of money is worth [1]\n"
+	"  --lambda L         seconds of latency one unit of money is worth [0.1]\n"
 	"  --flops MIN:MAX    local compute range, GFLOP/s (uniform) [10:15]\n"
-	"  --bw MIN:MAX       uplink range, Mbit/s (log-uniform; downlink = uplink) [0.13:18.88]\n"
+	"  --bw MIN:MAX       uplink range, Mbit/s (log-uniform; downlink = uplink) [1.1:100]\n"
 	"  --update-prob Q    chance that a device updates in a round [0.5]\n"
-	"  --gamma G          momentum decay (Eq. 12) [0.5]\n"
-	"  --eta E            learning rate (Eq. 12) [0.01]\n"
+	"  --gamma G          momentum decay (Eq. 12) [0.2]\n"
+	"  --eta E            learning rate (Eq. 12) [1]\n"
+	"  --scale S          step of Eq. 12: fixed (eta g, the paper's), relative\n"
+	"                     (eta x g / lambda) or log-newton (Newton in ln x) [log-newton]\n"
 	"  --x-min X          smallest budget [1e-4]\n"
 	"  --x-max X          largest budget [100]\n"
-	"  --max-rel-step S   trust region: |step| <= S x; 0 = the paper's unlimited rule [0.5]\n"
-	"  --sniff-period K   sniff every K all-local steps [10]\n"
-	"  --starts LIST      Fig. 5a start budgets in units of p0 R / N [0.01,1,10,1000]\n"
+	"  --max-rel-step S   trust region: x changes by a factor <= 1 + S a step; 0 = none [0]\n"
+	"  --sniff M          paper (every K all-local steps, must beat all-local) or general\n"
+	"                     (also while offloading, and on price moves) [general]\n"
+	"  --sniff-period K   sniff every K steps (paper: K all-local steps) [10]\n"
+	"  --sniff-move V     general sniff: also when the price moved by more than V [0.05]\n"
+	"  --sniff-points P   grid points of a sniff [32]\n"
+	"  --starts LIST      Fig. 5a start budgets in units of p0 R / N (the start\n"
+	"                     price in units of p0) [1,30,300,10000]\n"
 	"  --x0 F             start budget of the Fig. 6 runs, units of p0 R / N [1]\n"
 	"  --sweep LIST       device counts of Fig. 6 [5,10,20,...,100 up to --devices]\n"
 	"  --tol T            convergence band around the equilibrium price [0.01]\n"
@@ -44,7 +51,7 @@ enum {
 	OPT_SEED = 256, OPT_ROUNDS, OPT_MODE, OPT_OUT, OPT_JSON, OPT_NOPLOTS, OPT_QUIET, OPT_ZOO,
 	OPT_MODELS, OPT_CAPACITY, OPT_BASE, OPT_LAMBDA, OPT_FLOPS, OPT_BW, OPT_UPD, OPT_GAMMA,
 	OPT_ETA, OPT_XMIN, OPT_XMAX, OPT_MAXREL, OPT_SNIFF, OPT_STARTS, OPT_X0, OPT_SWEEP, OPT_TOL,
-	OPT_DEVICES, OPT_HELP
+	OPT_DEVICES, OPT_HELP, OPT_SCALE, OPT_SNIFF_MODE, OPT_SNIFF_MOVE, OPT_SNIFF_POINTS
 };
 
 static const struct option long_opts[] = {
@@ -70,6 +77,10 @@ static const struct option long_opts[] = {
 	{ "x-max", required_argument, 0, OPT_XMAX },
 	{ "max-rel-step", required_argument, 0, OPT_MAXREL },
 	{ "sniff-period", required_argument, 0, OPT_SNIFF },
+	{ "scale", required_argument, 0, OPT_SCALE },
+	{ "sniff", required_argument, 0, OPT_SNIFF_MODE },
+	{ "sniff-move", required_argument, 0, OPT_SNIFF_MOVE },
+	{ "sniff-points", required_argument, 0, OPT_SNIFF_POINTS },
 	{ "starts", required_argument, 0, OPT_STARTS },
 	{ "x0", required_argument, 0, OPT_X0 },
 	{ "sweep", required_argument, 0, OPT_SWEEP },
@@ -206,6 +217,19 @@ static int parse_opt(int c, const char *a, struct sim_opts *o)
 	case OPT_SNIFF:
 		return parse_int(name, a, 1, 1000000, &l) < 0 ? -1 :
 		       (g->budget.sniff_period = (uint32_t)l, 0);
+	case OPT_SNIFF_POINTS:
+		return parse_int(name, a, 2, 1000000, &l) < 0 ? -1 :
+		       (g->budget.sniff_points = (uint32_t)l, 0);
+	case OPT_SCALE:
+		for (int k = DDS_BUDGET_SCALE_FIXED; k <= DDS_BUDGET_SCALE_LOG_NEWTON; k++)
+			if (!strcmp(a, dds_budget_scale_name((enum dds_budget_scale)k)))
+				return g->budget.scale = (enum dds_budget_scale)k, 0;
+		return bad_arg(name, a, "expected fixed, relative or log-newton");
+	case OPT_SNIFF_MODE:
+		if (strcmp(a, "paper") && strcmp(a, "general"))
+			return bad_arg(name, a, "expected paper or general");
+		g->budget.sniff_offloading = !strcmp(a, "general");
+		return 0;
 	case OPT_MODE:
 		if (strcmp(a, "momentum") && strcmp(a, "exact"))
 			return bad_arg(name, a, "expected momentum or exact");
@@ -228,6 +252,7 @@ static int parse_opt(int c, const char *a, struct sim_opts *o)
 	case OPT_XMIN: g->budget.x_min = v; break;
 	case OPT_XMAX: g->budget.x_max = v; break;
 	case OPT_MAXREL: g->budget.max_rel_step = v; break;
+	case OPT_SNIFF_MOVE: g->budget.sniff_price_move = v; break;
 	case OPT_X0: g->x0_factor = v; break;
 	case OPT_TOL: g->tol = v; break;
 	default: return -1;
@@ -239,10 +264,11 @@ static int parse_opt(int c, const char *a, struct sim_opts *o)
 static int parse_args(int argc, char **argv, struct sim_opts *o, char *models_buf, size_t len)
 {
 	const char *sweep = NULL;
+	char err[256];
 	int c;
 
 	*o = (struct sim_opts){ .mode = DDS_SIM_MOMENTUM, .plots = true,
-				.starts = { 0.01, 1, 10, 1000 }, .n_starts = 4 };
+				.starts = { 1, 30, 300, 10000 }, .n_starts = 4 };
 	dds_sim_cfg_default(&o->cfg);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
@@ -276,6 +302,10 @@ static int parse_args(int argc, char **argv, struct sim_opts *o, char *models_bu
 	}
 	if (sweep ? parse_sweep(sweep, o) < 0 : (default_sweep(o), 0))
 		return -1;
+	if (dds_sim_cfg_check(&o->cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "dds-sim: %s (see --help)\n", err);
+		return -1;
+	}
 	for (int k = 0; k < o->n_sweep; k++)
 		if (o->sweep[k] < 1 || o->sweep[k] > o->cfg.population) {
 			fprintf(stderr, "dds-sim: --sweep: %d is outside 1..--devices (%d)\n",

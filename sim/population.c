@@ -41,11 +41,11 @@ void dds_sim_cfg_default(struct dds_sim_cfg *cfg)
 		.rounds = 200,
 		.capacity = 1.2e12,
 		.base_price = 1e-12,
-		.lambda = 1.0,
+		.lambda = 0.1,
 		.flops_min = 10e9,
 		.flops_max = 15e9,
-		.bw_min = 0.13e6 / 8,
-		.bw_max = 18.88e6 / 8,
+		.bw_min = 1.1e6 / 8,
+		.bw_max = 100e6 / 8,
 		.update_prob = 0.5,
 		.x0_factor = 1.0,
 		.tol = 0.01,
@@ -53,10 +53,7 @@ void dds_sim_cfg_default(struct dds_sim_cfg *cfg)
 		.models = { "vgg11", "resnet34", "resnet50", "vit_b_16" },
 		.n_models = 4,
 	};
-	dds_budget_cfg_default(&cfg->budget);
-	cfg->budget.gamma = 0.5;
-	cfg->budget.eta = 0.01;
-	cfg->budget.x_min = 1e-4;
+	dds_budget_cfg_default(&cfg->budget); /* the agent's defaults, with the game's cap */
 	cfg->budget.x_max = 100;
 	cfg->budget.lambda = cfg->lambda;
 }
@@ -101,7 +98,8 @@ int dds_sim_cfg_check(const struct dds_sim_cfg *c, char *err, size_t err_len)
 		b.lambda = c->lambda;
 		if (dds_budget_init(&probe, &b, b.x_min) != DDS_BUDGET_OK)
 			bad = "budget rule parameters out of range (gamma in [0,1), eta > 0, "
-			      "0 < x_min < x_max, sniff period >= 1)";
+			      "0 < x_min < x_max, max-rel-step >= 0, sniff period >= 1, "
+			      "sniff points >= 2, sniff move > 0)";
 	}
 	if (bad)
 		return sim_fail(err, err_len, "%s", bad);

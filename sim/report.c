@@ -7,9 +7,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-bool sim_start_moderate(double factor)
+bool sim_start_moderate(const struct dds_sim_run *run)
 {
-	return factor >= 0.1 && factor <= 10;
+	double ratio = run->round_price[0] / run->ref_price;
+
+	return ratio >= 0.1 && ratio <= 10;
 }
 
 static FILE *open_out(const char *dir, const char *name, const char *mode)
@@ -122,12 +124,13 @@ static int write_fig6(const struct sim_opts *o, const struct sim_results *res)
 static const char gp_fig5a[] =
 	"set terminal pngcairo size 900,560 font ',11'\n"
 	"set output 'fig5a.png'\n"
+	"set termoption noenhanced\n"
 	"set datafile separator ','\n"
 	"set key autotitle columnhead top right\n"
 	"set logscale y\n"
 	"set xlabel 'iteration of the tracked device'\n"
 	"set ylabel 'price seen (money per TFLOP/s)'\n"
-	"set title 'Fig. 5a: the price one device sees, from four start budgets'\n"
+	"set title 'Fig. 5a: the price one device sees, from four start budgets ('.mode.' rule)'\n"
 	"n = system(\"head -1 fig5a.csv | tr ',' '\\n' | wc -l\") + 0\n"
 	"plot for [c=3:n] 'fig5a.csv' using 1:c with linespoints pt 7 ps 0.4, \\\n"
 	"     'fig5a.csv' using 1:2 with lines dt 2 lc rgb 'black' title 'equilibrium (bisection)'\n";
@@ -135,11 +138,12 @@ static const char gp_fig5a[] =
 static const char gp_fig5b[] =
 	"set terminal pngcairo size 900,800 font ',11'\n"
 	"set output 'fig5b.png'\n"
+	"set termoption noenhanced\n"
 	"set datafile separator ','\n"
 	"set logscale x\n"
 	"set key top right\n"
 	"models = system(\"tail -n +2 fig5b.csv | cut -d, -f2 | sort -u | tr '\\n' ' '\")\n"
-	"set multiplot layout 2,1 title 'Fig. 5b: latency per device against uplink bandwidth'\n"
+	"set multiplot layout 2,1 title 'Fig. 5b: latency per device against uplink bandwidth ('.mode.' rule)'\n"
 	"set ylabel 'all-local latency (s)'\n"
 	"set yrange [0:*]\n"
 	"plot for [m in models] 'fig5b.csv' using ((strcol(2) eq m) ? $3 : 1/0):5 "
@@ -167,23 +171,27 @@ static const char gp_fig6[] =
 	"}\n"
 	"unset multiplot\n";
 
-/* Run a gnuplot script in dir; a missing gnuplot is a warning, not an error. */
-static int plot(const char *dir, const char *script, const char *name)
+/* Write a gnuplot script into dir (with the mode of Fig. 5a/5b as a variable) and run it
+ * there; a missing or failing gnuplot is a warning, not an error. */
+static int plot(const char *dir, const char *script, const char *name, enum dds_sim_mode mode)
 {
 	char cmd[4200];
-	FILE *f = open_out(dir, name, "w");
+	FILE *f;
 	int rc;
 
-	if (!f)
-		return -1;
-	fputs(script, f);
-	if (close_out(f, name) < 0)
-		return -1;
-	snprintf(cmd, sizeof(cmd), "cd '%s' && gnuplot '%s'", dir, name);
 	if (strchr(dir, '\'')) {
 		fprintf(stderr, "dds-sim: not plotting: the output folder's name has a quote\n");
 		return 0;
 	}
+	f = open_out(dir, name, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "# %s: written by dds-sim (docs/game.md); run in this folder: gnuplot %s\n"
+		"mode = '%s'\n", name, name, dds_sim_mode_name(mode));
+	fputs(script, f);
+	if (close_out(f, name) < 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "cd '%s' && gnuplot '%s'", dir, name);
 	rc = system(cmd);
 	if (rc != 0)
 		fprintf(stderr, "dds-sim: warning: gnuplot %s failed (status %d); CSVs are written\n",
@@ -207,9 +215,9 @@ int sim_write_outputs(const struct dds_sim *sim, const struct sim_opts *o,
 		return -1;
 	if (!o->plots)
 		return 0;
-	return plot(o->out_dir, gp_fig5a, "fig5a.gp") < 0 ||
-	       plot(o->out_dir, gp_fig5b, "fig5b.gp") < 0 ||
-	       plot(o->out_dir, gp_fig6, "fig6.gp") < 0 ? -1 : 0;
+	return plot(o->out_dir, gp_fig5a, "fig5a.gp", o->mode) < 0 ||
+	       plot(o->out_dir, gp_fig5b, "fig5b.gp", o->mode) < 0 ||
+	       plot(o->out_dir, gp_fig6, "fig6.gp", o->mode) < 0 ? -1 : 0;
 }
 
 /* NaN and infinities are not JSON: they become null. */
@@ -220,14 +228,18 @@ static json_t *jnum(double v)
 
 static json_t *run_json(const struct dds_sim_run *r, double factor)
 {
-	return json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:i, s:i, s:i}",
+	return json_pack("{s:o, s:s, s:i, s:o, s:o, s:o, s:o, s:i, s:i, s:i, s:i, s:I, s:I, s:I}",
 			 "start_factor", jnum(factor), "mode", dds_sim_mode_name(r->mode),
+			 "tracked_device", r->tracked,
 			 "start_price", jnum(r->n_seen ? r->seen[0] * 1e12 : NAN),
 			 "final_price", jnum(r->final_price * 1e12),
 			 "final_gap", jnum(fabs(r->final_price / r->ref_price - 1)),
-			 "moderate", json_boolean(sim_start_moderate(factor)),
+			 "moderate", json_boolean(sim_start_moderate(r)),
 			 "iterations", r->n_seen, "iterations_to_converge", r->iters_to_converge,
-			 "rounds_to_converge", r->rounds_to_converge);
+			 "rounds_to_converge", r->rounds_to_converge,
+			 "devices_not_best_responding", r->n_not_best,
+			 "budget_steps", (json_int_t)r->steps, "sniffs", (json_int_t)r->sniffs,
+			 "sniff_jumps", (json_int_t)r->jumps);
 }
 
 static json_t *latency_json(const struct sim_opts *o, const struct sim_results *res)
@@ -260,7 +272,7 @@ static json_t *targets_json(const struct sim_opts *o, const struct sim_results *
 
 	for (int k = 0; k < o->n_starts; k++) {
 		int it = res->start_run[k].iters_to_converge;
-		bool moderate = sim_start_moderate(o->starts[k]);
+		bool moderate = sim_start_moderate(&res->start_run[k]);
 		int *worst = moderate ? &mod : &ext;
 
 		*worst = it < 0 || *worst < 0 ? -1 : (it > *worst ? it : *worst);
@@ -269,7 +281,8 @@ static json_t *targets_json(const struct sim_opts *o, const struct sim_results *
 		else
 			ext_ok = ext_ok && it >= 0 && it <= 50;
 	}
-	return json_pack("{s:i, s:i, s:o, s:i, s:i, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:s, s:i, s:i, s:o, s:i, s:i, s:o, s:o, s:o, s:o, s:o}",
+			 "convergence_mode", dds_sim_mode_name(o->mode),
 			 "n", last->n, "worst_moderate_iterations", mod,
 			 "moderate_within_25", json_boolean(mod_ok),
 			 "worst_extreme_iterations", ext,
@@ -286,16 +299,20 @@ static json_t *targets_json(const struct sim_opts *o, const struct sim_results *
 
 static json_t *params_json(const struct dds_sim_cfg *c)
 {
-	return json_pack("{s:f, s:f, s:f, s:[f,f], s:[f,f], s:f, s:f, s:f, s:f, s:f, s:f, s:i, "
-			 "s:f}",
+	return json_pack("{s:f, s:f, s:f, s:[f,f], s:[f,f], s:f, s:f, s:f, s:s, s:f, s:f, s:f, "
+			 "s:s, s:i, s:f, s:i, s:f}",
 			 "capacity_tflops", c->capacity / 1e12,
 			 "base_price_per_tflops", c->base_price * 1e12, "lambda", c->lambda,
 			 "local_gflops", c->flops_min / 1e9, c->flops_max / 1e9,
 			 "uplink_mbps", c->bw_min * 8 / 1e6, c->bw_max * 8 / 1e6,
 			 "update_prob", c->update_prob, "gamma", c->budget.gamma,
-			 "eta", c->budget.eta, "x_min", c->budget.x_min, "x_max", c->budget.x_max,
+			 "eta", c->budget.eta, "scale", dds_budget_scale_name(c->budget.scale),
+			 "x_min", c->budget.x_min, "x_max", c->budget.x_max,
 			 "max_rel_step", c->budget.max_rel_step,
-			 "sniff_period", (int)c->budget.sniff_period, "tol", c->tol);
+			 "sniff", c->budget.sniff_offloading ? "general" : "paper",
+			 "sniff_period", (int)c->budget.sniff_period,
+			 "sniff_price_move", c->budget.sniff_price_move,
+			 "sniff_points", (int)c->budget.sniff_points, "tol", c->tol);
 }
 
 int sim_write_summary(FILE *f, const struct dds_sim *sim, const struct sim_opts *o,

@@ -26,15 +26,6 @@ static void usage(FILE *f)
 		"        (seeded random input when --input is absent)\n");
 }
 
-static void shape_fmt(const struct dds_shape *s, char *buf, size_t n)
-{
-	size_t o = (size_t)snprintf(buf, n, "[");
-	for (int i = 0; i < s->ndim && o < n; i++)
-		o += (size_t)snprintf(buf + o, n - o, i ? ",%d" : "%d", s->d[i]);
-	if (o < n)
-		snprintf(buf + o, n - o, "]");
-}
-
 static json_t *shape_json(const struct dds_shape *s)
 {
 	json_t *a = json_array();
@@ -75,7 +66,7 @@ static json_t *info_json(const struct dds_model *m, const char *path)
 static void info_text(const struct dds_model *m, const char *path)
 {
 	char sh[64];
-	shape_fmt(&m->in_shape, sh, sizeof(sh));
+	dds_shape_format(&m->in_shape, sh, sizeof(sh));
 	printf("model %s (%s, hash %016llx)\n", m->name, path, (unsigned long long)m->hash);
 	printf("input %s, %zu bytes; output '%s'\n", sh, m->in_bytes, m->layers[m->output].name);
 	printf("vertices %d  edges %d  GFLOPs %.3f  GMACs %.3f  params %.2fM\n\n", m->n_layers,
@@ -84,7 +75,7 @@ static void info_text(const struct dds_model *m, const char *path)
 	       "out bytes", "MFLOPs", "MMACs", "inputs");
 	for (int i = 0; i < m->n_layers; i++) {
 		const struct dds_layer *l = &m->layers[i];
-		shape_fmt(&l->out_shape, sh, sizeof(sh));
+		dds_shape_format(&l->out_shape, sh, sizeof(sh));
 		printf("%4d  %-28s %-16s %-16s %12zu %10.2f %10.2f  ", i, l->name, dds_op_name(l->op),
 		       sh, l->out_bytes, l->flops / 1e6, l->macs / 1e6);
 		for (int k = 0; k < l->n_in; k++)
@@ -290,7 +281,9 @@ int main(int argc, char **argv)
 	}
 	struct dds_model *m;
 	struct dds_err err;
-	if (dds_model_load(path, o.weights, o.seed, &m, &err)) {
+	int rc_load = strcmp(cmd, "info") ? dds_model_load(path, o.weights, o.seed, &m, &err)
+					  : dds_model_load_graph(path, &m, &err);
+	if (rc_load) {
 		fprintf(stderr, "dds-model: %s\n", err.msg);
 		return 1;
 	}

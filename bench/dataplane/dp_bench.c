@@ -190,7 +190,7 @@ static int b_exec(void *ctx, const struct dds_dp_request *rq, struct dds_dp_resu
 /* Replay the capture (net_pcap, infinite_rx) through the daemon's burst handler on one lcore.
  * At each wrap of the capture the replay windows are reset, or every later pass would be
  * replays; that reset's cost is included. */
-static int bench_run(unsigned pcap_pkts, size_t frag, uint32_t req, double seconds)
+static int bench_run(unsigned pcap_pkts, size_t frag, uint32_t req, double seconds, bool l4_only)
 {
 	static struct dds_dp_device devs[BENCH_DEVICES];
 	const struct dds_dp_ops ops = {b_ctx_new, b_ctx_free, b_exec, b_check, b_price, NULL, NULL,
@@ -215,6 +215,8 @@ static int bench_run(unsigned pcap_pkts, size_t frag, uint32_t req, double secon
 		bench_key(d + 1, devs[d].key);
 	}
 	inet_pton(AF_INET, bench_ip, &cfg.iface.ip);
+	if (l4_only) /* every datagram stops at the last L4 check, after its UDP checksum */
+		cfg.iface.udp_port = htons(9001);
 	dp = dds_dp_create(&cfg, &ops, err, sizeof(err));
 	if (!dp || dds_dp_start(dp, err, sizeof(err))) {
 		fprintf(stderr, "dp_bench: %s\n", err);
@@ -250,10 +252,10 @@ int main(int argc, char **argv)
 {
 	int used = 0, rc;
 
-	if (argc > 1 && strcmp(argv[1], "run") == 0) {
-		/* dp_bench run PKTS FRAG REQ SECONDS -- EAL options */
+	if (argc > 1 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "run-l4") == 0)) {
+		/* dp_bench run|run-l4 PKTS FRAG REQ SECONDS -- EAL options */
 		if (argc < 7) {
-			fprintf(stderr, "usage: dp_bench run PKTS FRAG REQ SECONDS -- EAL...\n");
+			fprintf(stderr, "usage: dp_bench run|run-l4 PKTS FRAG REQ SECONDS -- EAL...\n");
 			return 2;
 		}
 		used = rte_eal_init(argc - 6, argv + 6);
@@ -262,7 +264,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		rc = bench_run((unsigned)atoi(argv[2]), strtoul(argv[3], NULL, 0),
-			       (uint32_t)strtoul(argv[4], NULL, 0), atof(argv[5]));
+			       (uint32_t)strtoul(argv[4], NULL, 0), atof(argv[5]),
+			       strcmp(argv[1], "run-l4") == 0);
 		rte_eal_cleanup();
 		return rc;
 	}
@@ -275,6 +278,6 @@ int main(int argc, char **argv)
 	if (argc == 4 && strcmp(argv[1], "mac") == 0)
 		return bench_mac(strtoul(argv[2], NULL, 0), atof(argv[3]));
 	fprintf(stderr, "usage: dp_bench make-pcap FILE FRAG REQ MIN_PKTS | memcpy FRAG REQ SECONDS |"
-		" mac FRAG SECONDS | run PKTS FRAG REQ SECONDS -- EAL...\n");
+		" mac FRAG SECONDS | run|run-l4 PKTS FRAG REQ SECONDS -- EAL...\n");
 	return 2;
 }

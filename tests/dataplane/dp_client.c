@@ -158,9 +158,12 @@ static void one_request(struct client *c, int k, uint64_t model_hash, int want_r
 		in[i] = (float)rand() / (float)RAND_MAX * 2.0f - 1.0f;
 	for (int l = 0; l < k; l++)
 		mask[l] = 1;
-	n = want_reason == DDS_DROP_BAD_SPLIT ? 1 : cut_of(m, k, vals);
-	if (want_reason == DDS_DROP_BAD_SPLIT)
-		vals[0] = 3; /* conv2a alone: the path through conv2b is missed, not a cut */
+	n = cut_of(m, k, vals);
+	if (want_reason == DDS_DROP_BAD_SPLIT) { /* the input and layer 0's output: input unused */
+		n = 2;
+		vals[0] = 0;
+		vals[1] = 1;
+	}
 	len = fill_tm(m, vals, n, 2.5, &tm);
 	payload = malloc(len);
 	if (k > 0 && dds_engine_run(c->e, mask, 1, &err))
@@ -279,9 +282,10 @@ int main(int argc, char **argv)
 		for (int r = 0; r < reps; r++, served++)
 			one_request(&c, k, c.m->hash, DDS_PROTO_OK);
 	one_request(&c, 0, c.m->hash ^ 1, DDS_DROP_UNKNOWN_MODEL);
-	one_request(&c, 4, c.m->hash, DDS_DROP_BAD_SPLIT);
-	printf("{\"requests\": %d, \"splits\": %d, \"failures\": %d}\n", served, c.m->n_layers,
-	       c.failures);
+	one_request(&c, 1, c.m->hash, DDS_DROP_BAD_SPLIT);
+	printf("{\"model\": \"%s\", \"requests\": %d, \"splits\": %d, \"result_bytes\": %zu, "
+	       "\"failures\": %d}\n", c.m->name, served, c.m->n_layers,
+	       c.m->layers[c.m->output].out_bytes, c.failures);
 	dds_proto_rx_free(c.rx);
 	dds_proto_devtab_free(c.devs);
 	dds_engine_free(c.e);

@@ -1,5 +1,6 @@
 # lib_veth.sh: shared by the dataplane integration tests: a veth pair into a fresh network
 # namespace, dds-server on its root end (net_af_packet), cleanup on any exit. Sourced, not run.
+# With KIND=tap the server makes a tap interface (net_tap) instead, moved into the namespace.
 # Needs: SERVER CTL MODEL set by the caller. Sets: NS, PREFIX, WORK, SPID, CLIENT_IP, SERVER_IP.
 
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
@@ -35,6 +36,12 @@ fail() {
 # frames af_packet hands the server carry real UDP checksums (veth leaves them partial).
 veth_setup() {
 	ip netns add "$NS" || fail "ip netns add"
+	if [ "${KIND:-af_packet}" = tap ]; then
+		VERIFY=true # the kernel fills in checksums for a tap without offloads
+		VDEV="net_tap0,iface=$VB"
+		return
+	fi
+	VDEV="net_af_packet0,iface=$VA"
 	ip link add "$VA" type veth peer name "$VB" || fail "ip link add veth"
 	ip link set "$VB" netns "$NS"
 	ip link set "$VA" up
@@ -47,15 +54,18 @@ veth_setup() {
 	fi
 }
 
-# Start dds-server with the config written from $1 (extra JSON members for the top level).
+# Start dds-server with the config written from $1 (extra JSON members for the top level), on
+# lcores $LCORES (default 0: the main lcore runs the only queue).
 server_start() {
+	local models="{\"graph\": \"$MODEL\", \"seed\": 1}"
+	[ -n "${MODEL2:-}" ] && models="$models, {\"graph\": \"$MODEL2\", \"seed\": 1}"
 	cat > "$WORK/cfg.json" <<EOC
 {
-  "eal": ["--no-huge", "-m", "512", "--no-pci", "-l", "0", "--file-prefix=$PREFIX",
-          "--vdev=net_af_packet0,iface=$VA", "--log-level=lib.eal:error"],
+  "eal": ["--no-huge", "-m", "512", "--no-pci", "-l", "${LCORES:-0}", "--file-prefix=$PREFIX",
+          "--vdev=$VDEV", "--log-level=lib.eal:error"],
   "interface": {"ip": "$SERVER_IP", "udp_port": 9000, "verify_udp_checksum": $VERIFY},
   "devices": [{"id": 1, "key": "$KEY"}, {"id": 2, "key": "$KEY"}],
-  "models": [{"graph": "$MODEL", "seed": 1}],
+  "models": [$models],
   "pricing": {"base_price": 1.0, "round_ms": 50}${1:+,
   $1}
 }
@@ -63,16 +73,25 @@ EOC
 	"$SERVER" -- -c "$WORK/cfg.json" > "$WORK/server.out" 2> "$WORK/server.err" &
 	SPID=$!
 	for _ in $(seq 1 100); do
-		"$CTL" -p "$PREFIX" state > /dev/null 2>&1 && return 0
+		"$CTL" -p "$PREFIX" state > /dev/null 2>&1 && { tap_into_ns; return 0; }
 		kill -0 "$SPID" 2>/dev/null || fail "dds-server exited during start"
 		sleep 0.2
 	done
 	fail "dds-server did not answer on its telemetry socket"
 }
 
-# One counter from dds-ctl's JSON.
+# The tap interface the server made goes into the namespace as the client's end.
+tap_into_ns() {
+	[ "${KIND:-af_packet}" = tap ] || return 0
+	ip link set "$VB" netns "$NS" || fail "moving the tap into the namespace"
+	ip -n "$NS" link set lo up
+	ip -n "$NS" addr add "$CLIENT_IP/24" dev "$VB"
+	ip -n "$NS" link set "$VB" up
+}
+
+# One counter from dds-ctl's JSON; $2 is the command and its parameter ("queue 0").
 counter() {
-	"$CTL" -p "$PREFIX" "${2:-counters}" | /usr/bin/python3 -c \
+	"$CTL" -p "$PREFIX" ${2:-counters} | /usr/bin/python3 -c \
 		"import json,sys; d=json.load(sys.stdin); print(list(d.values())[0]['$1'])"
 }
 

@@ -5,6 +5,7 @@ SERVER=$1 CTL=$2 CLIENT=$3 MODEL=$4 BARRAGE=$5
 . "$(dirname "$0")/lib_veth.sh"
 
 veth_setup
+LCORES=0,1 # a worker lcore runs the queue; the main lcore waits for the signal
 server_start '"reassembly": {"timeout_ms": 300, "max_bytes_per_device": 16384, "max_payload": 16384, "max_requests_per_device": 8}'
 mac=$(counter mac state)
 hash=$("$CTL" -p "$PREFIX" models | /usr/bin/python3 -c "import json,sys; print(list(json.load(sys.stdin)['/dds/models'])[0])")

@@ -51,5 +51,14 @@ expect flag_range "$GOOD" "interface.udp_port: 70000 is out of range" --udp-port
 expect flag_form "$GOOD" "want KEY=VALUE" --set interface.mtu
 printf '{%s}\n' "$GOOD" > "$WORK/c.json"
 "$SERVER" -- --check-config 2>&1 | grep -q "no config" || { echo "FAIL: missing -c not reported"; failures=$((failures + 1)); }
+# The reference documents every key of the config table and every counter.
+ROOT=${DDS_SOURCE_ROOT:-$(dirname "$0")/../..}
+keys=$(sed -nE 's/^\s*\{"([a-z]+)", "([a-z_]+)",.*/\1.\2/p' "$ROOT/server/config.c")
+ctrs=$(sed -nE 's/.*X\(([a-z0-9_]+), ".*/\1/p' "$ROOT/dataplane/dds_dataplane.h")
+[ -n "$keys" ] && [ -n "$ctrs" ] || { echo "FAIL: could not list keys or counters"; failures=$((failures + 1)); }
+for k in $keys $ctrs; do
+	grep -qF "\`$k\`" "$ROOT/docs/server.md" || { echo "FAIL: $k is not in docs/server.md"; failures=$((failures + 1)); }
+done
+echo "documented: $(wc -w <<< "$keys") config keys, $(wc -w <<< "$ctrs") counters"
 [ $failures = 0 ] && echo PASS
 exit $((failures > 0))

@@ -279,6 +279,16 @@ START_TEST(zoo_models)
 		ck_assert_double_eq_tol(f, m->flops, 1e-6 * f);
 		ck_assert_int_eq(edges, m->n_edges);
 		ck_assert_int_eq(m->layers[m->output].n_succ, 0);
+		/* the graph alone has the same shapes and work, and no weights */
+		struct dds_model *g;
+		ck_assert_msg(dds_model_load_graph(path, &g, &err) == 0, "%s", err.msg);
+		ck_assert_int_eq(g->n_layers, m->n_layers);
+		ck_assert_double_eq(g->flops, m->flops);
+		ck_assert_uint_eq(g->hash, m->hash);
+		ck_assert_ptr_null(g->weights);
+		ck_assert_ptr_null(g->layers[0].params[0].data);
+		ck_assert_int_eq(dds_model_save_weights(g, "/nonexistent/x", &err), -1);
+		dds_model_free(g);
 		dds_model_free(m);
 	}
 }

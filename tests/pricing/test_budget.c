@@ -1,5 +1,6 @@
-/* test_budget.c: the device's budget rule against brute force: Lemma 1, momentum convergence,
- * the sniff, the x_min clamp and bad inputs. */
+/* test_budget.c: the device's budget rule against brute force: Lemma 1, the log-Newton step
+ * against finite differences, momentum convergence in every scale, both sniffs, the x_min
+ * clamp and bad inputs. */
 #include "budget.h"
 #include "test_envelope.h"
 
@@ -87,36 +88,79 @@ static void run_steps(struct dds_budget *b, const struct te_device *d, double p,
 	}
 }
 
-/* Momentum converges to the exact best response, from wherever it starts (the sniff gets it
- * out of all-local), when offloading has one partition: Cost is then convex where it offloads. */
+/* Momentum converges to the exact best response when offloading has one partition (Cost is
+ * then convex where it offloads), in each scale. The log-Newton step is scale-free and starts
+ * anywhere in 0.01 .. 100 x*; the fixed step (the paper's Eq. 12, eta chosen for this device)
+ * and the relative one start within 2x of x*, with eta making the step about Newton's near x*
+ * (the cost's curvature there is 2 lambda / x*). The sniff gets a start out of all-local. */
 START_TEST(momentum_converges_one_partition)
 {
 	uint64_t seed = 21;
-	struct dds_budget_cfg cfg, abs_cfg;
+	struct dds_budget_cfg cfg;
 
 	dds_budget_cfg_default(&cfg);
-	for (int t = 0; t < 200; t++) {
+	for (int t = 0; t < 300; t++) {
 		struct te_device d;
 		struct dds_budget b;
 		struct dds_budget_choice c;
-		double p = tu_logu(&seed, 3e-13, 3e-12);
+		struct dds_budget_cfg sc = cfg;
+		double p = tu_logu(&seed, 3e-13, 3e-12), x0;
 
 		te_random(&d, &seed, 1);
 		ck_assert_int_eq(dds_budget_best_response(&d.env, p, cfg.lambda, cfg.x_min, &c), 0);
 		if (c.piece < 0)
 			continue; /* all-local is best: nothing to converge to */
-		ck_assert_int_eq(dds_budget_init(&b, &cfg, c.x * tu_logu(&seed, 0.01, 100)), 0);
+		sc.scale = (enum dds_budget_scale)(t % 3);
+		if (sc.scale == DDS_BUDGET_SCALE_LOG_NEWTON) {
+			x0 = c.x * tu_logu(&seed, 0.01, 100);
+		} else {
+			sc.eta = sc.scale == DDS_BUDGET_SCALE_FIXED ? 0.5 * c.x / cfg.lambda : 0.5;
+			x0 = c.x * tu_logu(&seed, 0.5, 2);
+		}
+		ck_assert_int_eq(dds_budget_init(&b, &sc, x0), 0);
 		run_steps(&b, &d, p, 400);
-		ck_assert_msg(fabs(b.x - c.x) <= 1e-6 * c.x, "case %d: x %.9g, best %.9g", t, b.x,
-			      c.x);
-		/* The paper's fixed step size, scaled for this device, converges too. */
-		abs_cfg = cfg;
-		abs_cfg.eta_relative = 0;
-		abs_cfg.eta = cfg.eta * c.x / cfg.lambda;
-		ck_assert_int_eq(dds_budget_init(&b, &abs_cfg, c.x * tu_logu(&seed, 0.5, 2)), 0);
-		run_steps(&b, &d, p, 400);
-		ck_assert_msg(fabs(b.x - c.x) <= 1e-6 * c.x, "case %d (fixed eta): x %.9g, best %.9g",
-			      t, b.x, c.x);
+		ck_assert_msg(fabs(b.x - c.x) <= 1e-6 * c.x, "case %d (%s): x %.9g, best %.9g", t,
+			      dds_budget_scale_name(sc.scale), b.x, c.x);
+	}
+}
+END_TEST
+
+/* The log-Newton step is Newton's step in y = ln x on the partition's cost
+ * f(y) = a + w p e^-y + lambda e^y: with gamma = 0 and eta = 1, ln x moves by -f'(y) / f''(y),
+ * here from central finite differences of f written out in the test. Newton then converges
+ * to Lemma 1's x* = sqrt(w p / lambda) in a few steps from 20x away. */
+START_TEST(log_newton_step_is_newton)
+{
+	uint64_t seed = 25;
+	struct dds_budget_cfg cfg;
+
+	dds_budget_cfg_default(&cfg);
+	cfg.gamma = 0;
+	cfg.eta = 1;
+	cfg.x_min = 1e-9;
+	cfg.x_max = 1e9;
+	for (int t = 0; t < 300; t++) {
+		struct dds_budget b;
+		double a = tu_unif(&seed), w = tu_logu(&seed, 1e8, 1e10);
+		double p = tu_logu(&seed, 1e-13, 1e-11), lambda = tu_logu(&seed, 0.3, 3);
+		double x_star = sqrt(w * p / lambda), y = log(x_star * tu_logu(&seed, 0.05, 20));
+		const double h = 1e-4;
+		double f0, fp, fm, d1, d2;
+
+		cfg.lambda = lambda;
+		f0 = a + w * p * exp(-y) + lambda * exp(y);
+		fp = a + w * p * exp(-(y + h)) + lambda * exp(y + h);
+		fm = a + w * p * exp(-(y - h)) + lambda * exp(y - h);
+		d1 = (fp - fm) / (2 * h);
+		d2 = (fp - 2 * f0 + fm) / (h * h);
+		ck_assert_int_eq(dds_budget_init(&b, &cfg, exp(y)), 0);
+		ck_assert_int_eq(dds_budget_step(&b, p, w, NULL), 0);
+		ck_assert_msg(fabs(log(b.x) - (y - d1 / d2)) <= 1e-5 * (1 + fabs(d1 / d2)),
+			      "case %d: step %.9g, Newton %.9g", t, log(b.x) - y, -d1 / d2);
+		for (int i = 0; i < 7; i++)
+			ck_assert_int_eq(dds_budget_step(&b, p, w, NULL), 0);
+		ck_assert_msg(fabs(b.x / x_star - 1) <= 1e-12, "case %d: x %.17g, x* %.17g", t, b.x,
+			      x_star);
 	}
 }
 END_TEST
@@ -151,9 +195,121 @@ START_TEST(momentum_converges_near_best)
 }
 END_TEST
 
-/* A device all-local at its current budget, where renting more pays: the sniff at the K-th
- * all-local step jumps to an x that offloads and beats all-local. Where renting never pays,
- * it stays all-local and x sinks to x_min. */
+/* Several partitions, any start in [x_min, x_max]: with the generalised sniff the rule ends
+ * no worse than the best point of the sniff's own grid (brute force here) and never better
+ * than the exact best response; for almost every device (300 of 300 here) it reaches the exact
+ * best response. */
+START_TEST(general_sniff_converges_from_anywhere)
+{
+	uint64_t seed = 33;
+	struct dds_budget_cfg cfg;
+	int tried = 0, exact = 0;
+
+	dds_budget_cfg_default(&cfg);
+	for (int t = 0; t < 300; t++) {
+		struct te_device d;
+		struct dds_budget b;
+		struct dds_budget_choice c;
+		double p = tu_logu(&seed, 3e-13, 3e-12), got, grid = INFINITY;
+
+		te_random(&d, &seed, 6);
+		ck_assert_int_eq(dds_budget_best_response(&d.env, p, cfg.lambda, cfg.x_min, &c), 0);
+		for (uint32_t i = 0; i < cfg.sniff_points; i++)
+			grid = fmin(grid, te_cost(&d, p, cfg.lambda,
+						  cfg.x_min * pow(cfg.x_max / cfg.x_min,
+								  i / (cfg.sniff_points - 1.0))));
+		ck_assert_int_eq(dds_budget_init(&b, &cfg, tu_logu(&seed, cfg.x_min, cfg.x_max)), 0);
+		run_steps(&b, &d, p, 300);
+		got = te_cost(&d, p, cfg.lambda, b.x);
+		ck_assert_msg(got <= grid * (1 + 1e-9), "case %d: cost %.9g, grid %.9g", t, got, grid);
+		ck_assert(got >= fmin(c.cost, d.t_local + cfg.lambda * cfg.x_min) * (1 - 1e-9));
+		tried++;
+		exact += c.piece < 0 ? b.x == cfg.x_min : got <= c.cost * (1 + 1e-6);
+	}
+	ck_assert_msg(exact >= tried * 19 / 20, "exact best response reached in %d of %d", exact,
+		      tried);
+}
+END_TEST
+
+/* A device at the interior minimum of a server piece that costs more than all-local: the
+ * gradient is zero there. The paper's sniff (only while all-local) never moves it; the
+ * generalised sniff drops it to x_min, which is all-local and the best response. */
+START_TEST(general_sniff_drops_a_bad_offload)
+{
+	/* T = 0.1 + w / r beats all-local (0.3) at x* = sqrt(w p / lambda) = 0.15, where
+	 * T = 0.25 but Cost = 0.4. */
+	struct te_device d = { .n = 1, .a = { 0.1 }, .w = { 2.25e10 }, .t_local = 0.3 };
+	struct dds_budget_cfg cfg;
+	struct dds_budget_choice c;
+	struct dds_budget b;
+	const double p = 1e-12;
+
+	te_build(&d);
+	dds_budget_cfg_default(&cfg);
+	ck_assert_int_eq(dds_budget_best_response(&d.env, p, cfg.lambda, cfg.x_min, &c), 0);
+	ck_assert_int_eq(c.piece, -1);
+	for (int general = 0; general <= 1; general++) {
+		cfg.sniff_offloading = general;
+		ck_assert_int_eq(dds_budget_init(&b, &cfg, 0.15), 0);
+		run_steps(&b, &d, p, 100);
+		if (general) {
+			ck_assert(b.x == cfg.x_min && b.jumps == 1);
+		} else {
+			ck_assert_msg(fabs(b.x - 0.15) <= 1e-9 && b.jumps == 0, "x %g", b.x);
+			ck_assert(te_cost(&d, p, cfg.lambda, b.x) > d.t_local + 0.09);
+		}
+	}
+}
+END_TEST
+
+/* When each sniff runs: the paper's on every K-th consecutive all-local step; the generalised
+ * one on the first step, K steps after the last one, and when p leaves
+ * [p_s / (1 + v), p_s (1 + v)] around the price p_s of the last one. */
+START_TEST(sniff_schedule)
+{
+	struct te_device d = { .n = 1, .a = { 0.05 }, .w = { 4e9 }, .t_local = 0.6 };
+	struct dds_budget_curve curve;
+	struct dds_budget_cfg cfg;
+	struct dds_budget b;
+	const double p = 1e-12;
+	uint32_t k;
+
+	te_build(&d);
+	curve = dds_budget_pieces_curve(&d.env);
+	dds_budget_cfg_default(&cfg);
+	k = cfg.sniff_period;
+	ck_assert_int_eq(dds_budget_init(&b, &cfg, 0.1), 0);
+	for (uint32_t i = 1; i <= 2 * k + 1; i++) {
+		ck_assert_int_eq(dds_budget_step(&b, p, 4e9, &curve), 0);
+		ck_assert_uint_eq(b.sniffs, 1 + (i - 1) / k); /* steps 1, K + 1, 2K + 1 */
+	}
+	/* Price moves inside the band: no sniff; just outside it: one, and the period restarts. */
+	ck_assert_int_eq(dds_budget_step(&b, p * (1 + 0.9 * cfg.sniff_price_move), 4e9, &curve), 0);
+	ck_assert_int_eq(dds_budget_step(&b, p / (1 + 0.9 * cfg.sniff_price_move), 4e9, &curve), 0);
+	ck_assert_uint_eq(b.sniffs, 3);
+	ck_assert_int_eq(dds_budget_step(&b, p * (1 + 1.1 * cfg.sniff_price_move), 4e9, &curve), 0);
+	ck_assert_uint_eq(b.sniffs, 4);
+	ck_assert_int_eq(dds_budget_step(&b, p, 4e9, &curve), 0); /* back: a move too */
+	ck_assert_uint_eq(b.sniffs, 5);
+	/* The paper's: only all-local steps count, and an offloading step resets the count. */
+	cfg.sniff_offloading = 0;
+	ck_assert_int_eq(dds_budget_init(&b, &cfg, 0.1), 0);
+	for (uint32_t i = 0; i < 3 * k; i++)
+		ck_assert_int_eq(dds_budget_step(&b, p, 4e9, &curve), 0);
+	ck_assert_uint_eq(b.sniffs, 0);
+	for (uint32_t i = 1; i < k; i++)
+		ck_assert_int_eq(dds_budget_step(&b, p, 0, NULL), 0);
+	ck_assert_int_eq(dds_budget_step(&b, p, 4e9, &curve), 0);
+	ck_assert_int_eq(dds_budget_step(&b, p, 0, &curve), 0);
+	ck_assert_uint_eq(b.sniffs, 0);
+}
+END_TEST
+
+/* A device all-local at its current budget, where renting more pays: the sniff jumps to an x
+ * that offloads and beats all-local, at the K-th all-local step (the paper's) or at once (the
+ * generalised one), and the rule then converges to the best response. Where renting never
+ * pays, x sinks to x_min (the generalised sniff gets there in one jump from an offload that
+ * does not pay). */
 START_TEST(sniff_escapes_all_local)
 {
 	struct te_device d = { .n = 1, .a = { 0.05 }, .w = { 4e9 }, .t_local = 0.6 };
@@ -168,28 +324,33 @@ START_TEST(sniff_escapes_all_local)
 	te_build(&d);
 	te_build(&never);
 	dds_budget_cfg_default(&cfg);
-	curve = dds_budget_pieces_curve(&d.env);
-	ck_assert_int_eq(dds_budget_init(&b, &cfg, cfg.x_min), 0);
-	te_tstar(&d, b.x / p, &w);
-	ck_assert(w == 0); /* all-local at x_min */
-	for (uint32_t i = 1; i < cfg.sniff_period; i++) {
-		ck_assert_int_eq(dds_budget_step(&b, p, 0, &curve), 0);
-		ck_assert(b.x == cfg.x_min && b.jumps == 0);
-	}
-	ck_assert_int_eq(dds_budget_step(&b, p, 0, &curve), 0);
-	ck_assert_uint_eq(b.jumps, 1);
-	te_tstar(&d, b.x / p, &w);
-	ck_assert(w > 0 && te_cost(&d, p, cfg.lambda, b.x) < d.t_local);
-	run_steps(&b, &d, p, 300);
 	ck_assert_int_eq(dds_budget_best_response(&d.env, p, cfg.lambda, cfg.x_min, &c), 0);
-	ck_assert_msg(fabs(b.x - c.x) <= 1e-6 * c.x, "x %.9g, best %.9g", b.x, c.x);
+	for (int general = 0; general <= 1; general++) {
+		uint32_t first = general ? 1 : cfg.sniff_period;
 
-	curve = dds_budget_pieces_curve(&never.env);
-	ck_assert_int_eq(dds_budget_init(&b, &cfg, 0.5), 0);
-	run_steps(&b, &never, p, 200);
-	ck_assert_uint_eq(b.jumps, 0);
-	ck_assert_uint_gt(b.sniffs, 10);
-	ck_assert(b.x == cfg.x_min);
+		cfg.sniff_offloading = general;
+		curve = dds_budget_pieces_curve(&d.env);
+		ck_assert_int_eq(dds_budget_init(&b, &cfg, cfg.x_min), 0);
+		te_tstar(&d, b.x / p, &w);
+		ck_assert(w == 0); /* all-local at x_min */
+		for (uint32_t i = 1; i < first; i++) {
+			ck_assert_int_eq(dds_budget_step(&b, p, 0, &curve), 0);
+			ck_assert(b.x == cfg.x_min && b.jumps == 0);
+		}
+		ck_assert_int_eq(dds_budget_step(&b, p, 0, &curve), 0);
+		ck_assert_uint_eq(b.jumps, 1);
+		te_tstar(&d, b.x / p, &w);
+		ck_assert(w > 0 && te_cost(&d, p, cfg.lambda, b.x) < d.t_local);
+		run_steps(&b, &d, p, 300);
+		ck_assert_msg(fabs(b.x - c.x) <= 1e-6 * c.x, "x %.9g, best %.9g", b.x, c.x);
+
+		curve = dds_budget_pieces_curve(&never.env);
+		ck_assert_int_eq(dds_budget_init(&b, &cfg, 0.5), 0);
+		run_steps(&b, &never, p, 200);
+		ck_assert_uint_eq(b.jumps, (uint32_t)general);
+		ck_assert_uint_gt(b.sniffs, 10);
+		ck_assert(b.x == cfg.x_min);
+	}
 }
 END_TEST
 
@@ -204,7 +365,7 @@ START_TEST(x_stays_in_range)
 		dds_budget_cfg_default(&cfg);
 		cfg.gamma = tu_unif(&seed) * 0.99;
 		cfg.eta = tu_logu(&seed, 1e-6, 1e3);
-		cfg.eta_relative = tu_unif(&seed) < 0.5;
+		cfg.scale = (enum dds_budget_scale)(tu_next(&seed) % 3);
 		cfg.max_rel_step = tu_unif(&seed) < 0.5 ? 0 : tu_unif(&seed);
 		cfg.x_min = tu_logu(&seed, 1e-6, 1);
 		cfg.x_max = cfg.x_min * tu_logu(&seed, 1.001, 1e9);
@@ -254,7 +415,7 @@ START_TEST(bad_inputs)
 		ck_assert(memcmp(&b, &before, sizeof(b)) == 0);
 	}
 	/* Each config field out of range is refused. */
-	for (int f = 0; f < 7; f++) {
+	for (int f = 0; f < 11; f++) {
 		bad = cfg;
 		switch (f) {
 		case 0: bad.gamma = 1; break;
@@ -263,6 +424,10 @@ START_TEST(bad_inputs)
 		case 3: bad.x_min = -1; break;
 		case 4: bad.x_max = bad.x_min; break;
 		case 5: bad.sniff_period = 0; break;
+		case 6: bad.scale = (enum dds_budget_scale)3; break;
+		case 7: bad.max_rel_step = -0.5; break;
+		case 8: bad.sniff_price_move = 0; break;
+		case 9: bad.sniff_price_move = NAN; break;
 		default: bad.sniff_points = 1; break;
 		}
 		ck_assert_int_eq(dds_budget_init(&b, &bad, 1), DDS_BUDGET_BAD_CONFIG);
@@ -284,9 +449,10 @@ START_TEST(bad_inputs)
 	ck_assert_int_eq(dds_budget_init(&b, &cfg, 1), 0);
 	for (int i = 0; i < 50; i++)
 		ck_assert_int_eq(dds_budget_step(&b, 1, 0, &fail), 0);
-	ck_assert(b.jumps == 0 && b.sniffs == 5);
+	ck_assert(b.jumps == 0 && b.sniffs == 5); /* steps 1, 11, ..., 41 */
 	for (int s = 0; s <= DDS_BUDGET_BAD_CURVE + 1; s++)
 		ck_assert_ptr_nonnull(dds_budget_status_str((enum dds_budget_status)s));
+	ck_assert_str_eq(dds_budget_scale_name((enum dds_budget_scale)3), "?");
 }
 END_TEST
 
@@ -326,7 +492,11 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, lemma1_against_grid);
 	tcase_add_test(tc, momentum_converges_one_partition);
+	tcase_add_test(tc, log_newton_step_is_newton);
 	tcase_add_test(tc, momentum_converges_near_best);
+	tcase_add_test(tc, general_sniff_converges_from_anywhere);
+	tcase_add_test(tc, general_sniff_drops_a_bad_offload);
+	tcase_add_test(tc, sniff_schedule);
 	tcase_add_test(tc, sniff_escapes_all_local);
 	tcase_add_test(tc, x_stays_in_range);
 	tcase_add_test(tc, bad_inputs);

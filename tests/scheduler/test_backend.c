@@ -364,6 +364,110 @@ START_TEST(batched_equals_single_zoo)
 }
 END_TEST
 
+/* ---- every op on every backend (ggml's test-backend-ops) ---- */
+
+/* Small graphs (JSON with ' for ") that together hold every op of the model format. */
+static const struct {
+	const char *in_shape, *layers, *output;
+} op_graphs[] = {
+	{"[3,9,9]", "{'name':'c','op':'conv2d','inputs':['input'],'out_channels':4,'kernel':3,"
+		    "'stride':2,'padding':1,'bn':true,'act':'relu'},"
+		    "{'name':'b','op':'batchnorm','inputs':['c']},"
+		    "{'name':'m','op':'maxpool','inputs':['b'],'kernel':2},"
+		    "{'name':'a','op':'avgpool','inputs':['b'],'kernel':2},"
+		    "{'name':'s','op':'add','inputs':['m','a'],'act':'gelu'},"
+		    "{'name':'p','op':'adaptive_avgpool','inputs':['s'],'output_size':1},"
+		    "{'name':'f','op':'flatten','inputs':['p']},"
+		    "{'name':'l','op':'linear','inputs':['f'],'out_features':5},"
+		    "{'name':'o','op':'softmax','inputs':['l']}", "o"},
+	{"[4,3,3]", "{'name':'r','op':'relu','inputs':['input']},"
+		    "{'name':'g','op':'gelu','inputs':['input']},"
+		    "{'name':'c','op':'concat','inputs':['r','g']},"
+		    "{'name':'t','op':'tokens','inputs':['c']},"
+		    "{'name':'k','op':'cls_token','inputs':['t']},"
+		    "{'name':'e','op':'pos_embed','inputs':['k']},"
+		    "{'name':'n','op':'layernorm','inputs':['e']},"
+		    "{'name':'h','op':'mha','inputs':['n'],'heads':2},"
+		    "{'name':'x','op':'select_token','inputs':['h']}", "x"},
+};
+
+/* Relative tolerance of a backend against the CPU engine's reference kernels. */
+#define OPS_TOL 1e-4
+
+static struct dds_model *load_graph(int i)
+{
+	char buf[2048];
+	struct dds_model *m = NULL;
+	struct dds_err err;
+	int n = snprintf(buf, sizeof(buf),
+			 "{'format':'dds-model/1','name':'ops%d','input':{'shape':%s},"
+			 "'layers':[%s],'output':'%s'}",
+			 i, op_graphs[i].in_shape, op_graphs[i].layers, op_graphs[i].output);
+	ck_assert_int_lt(n, (int)sizeof(buf));
+	for (char *p = buf; *p; p++)
+		*p = *p == '\'' ? '"' : *p;
+	ck_assert_msg(dds_model_load_string(buf, strlen(buf), "ops", NULL, 3, &m, &err) == 0,
+		      "%s", err.msg);
+	return m;
+}
+
+/* Whole graph (server only) at batch 3 on backend `name` vs the engine's reference kernels.
+ * Returns false if the backend is not available here. */
+static bool ops_on_backend(const char *name, const struct dds_model *m, uint64_t seed)
+{
+	struct dds_backend_opts o = {.name = name, .cpu_threads = 1};
+	struct dds_engine_opts eo = {.max_batch = 3, .threads = 1, .kernels = DDS_KERNELS_REF};
+	struct dds_err err;
+	int st, v0 = 0;
+	struct dds_backend *b = dds_backend_create(&o, &st, &err);
+
+	if (!b) {
+		ck_assert_int_eq(st, DDS_BACKEND_EUNSUPPORTED);
+		return false;
+	}
+	uint8_t mask[16];
+	ck_assert(dds_plan_tail_mask(m, &v0, 1, mask, &err) == 0);
+	for (int k = 0; k < m->n_layers; k++)
+		ck_assert_msg(dds_backend_supports_layer(b, m, k), "%s: %s", name, m->layers[k].name);
+	struct dds_plan *p = dds_plan_create(b, m, mask, 3, NULL, &err);
+	struct dds_engine *ref = dds_engine_create(m, &eo, &err);
+	ck_assert_msg(p && ref, "%s", err.msg);
+	size_t nin = dds_plan_input_floats(p) * 3, nout = dds_plan_output_floats(p) * 3;
+	float *in = malloc(nin * sizeof(float)), *out = malloc(nout * sizeof(float));
+	ck_assert(in && out);
+	fill_random(in, nin, &seed);
+	memcpy(dds_engine_value(ref, 0), in, nin * sizeof(float));
+	ck_assert(dds_engine_run(ref, NULL, 3, &err) == 0);
+	ck_assert_msg(dds_plan_run(p, in, 3, out, &err) == 0, "%s", err.msg);
+	double d = rel_diff(out, dds_engine_value(ref, m->output + 1), nout);
+	ck_assert_msg(d <= OPS_TOL, "%s on %s: off by %g", m->name, name, d);
+	free(in);
+	free(out);
+	dds_engine_free(ref);
+	dds_plan_free(p);
+	dds_backend_free(b);
+	return true;
+}
+
+START_TEST(every_op_every_backend)
+{
+	static const char *const backends[] = {"cpu", "cuda"};
+	unsigned seen = 0;
+
+	for (size_t i = 0; i < sizeof(op_graphs) / sizeof(op_graphs[0]); i++) {
+		struct dds_model *m = load_graph((int)i);
+		for (int k = 0; k < m->n_layers; k++)
+			seen |= 1u << m->layers[k].op;
+		for (size_t j = 0; j < 2; j++)
+			if (!ops_on_backend(backends[j], m, 40 + i) && i == 0)
+				fprintf(stderr, "every op: backend '%s' not available here, skipped\n",
+					backends[j]);
+		dds_model_free(m);
+	}
+	ck_assert_uint_eq(seen, (1u << DDS_OP__COUNT) - 1); /* a new op needs a graph here */
+}
+END_TEST
+
 /* ---- the worker loop: scheduler + plans, as the dataplane drives them ---- */
 
 #define LOOP_REQS 24
@@ -510,6 +614,7 @@ int main(void)
 	tcase_add_test(tc, plan_bad_input);
 	tcase_add_loop_test(tc, batched_equals_single_small, 0, 2);
 	tcase_add_loop_test(tc, batched_equals_single_zoo, 0, 2);
+	tcase_add_test(tc, every_op_every_backend);
 	tcase_add_test(tc, worker_loop);
 	tcase_set_timeout(tc, 300);
 	suite_add_tcase(su, tc);
