@@ -113,7 +113,7 @@ static int load_models(struct dds_sim *sim, char *err, size_t err_len)
 		struct dds_err e;
 
 		snprintf(path, sizeof(path), "%s/%s.json", sim->cfg.zoo_dir, sim->cfg.models[k]);
-		if (dds_model_load(path, NULL, sim->cfg.seed, &sim->models[k], &e) < 0)
+		if (dds_model_load_graph(path, &sim->models[k], &e) < 0)
 			return sim_fail(err, err_len, "loading a model: %s", e.msg);
 	}
 	return 0;

@@ -345,7 +345,7 @@ int main(int argc, char **argv)
 	struct dds_err merr;
 	struct dds_part_err err;
 	struct dds_model *m;
-	if (dds_model_load(o.model, NULL, 0, &m, &merr)) {
+	if (dds_model_load_graph(o.model, &m, &merr)) {
 		fprintf(stderr, "dds-partition: %s\n", merr.msg);
 		return 1;
 	}
