@@ -163,9 +163,9 @@ START_TEST(bad_input)
 END_TEST
 
 /* Devices running the paper's rule against the real market (submit, close the round, read the
- * price) settle at the price the bisection predicts. The rule is local: an offloading device
- * never compares with all-local, so it can keep offloading where its best response is
- * all-local. The instances checked are those where, at the equilibrium, every device's best
+ * price) settle at the price the bisection predicts. With the paper's sniff
+ * (cfg.sniff_offloading = 0) the rule is local: an offloading device never compares with
+ * all-local, so it can keep offloading where its best response is all-local. The instances checked are those where, at the equilibrium, every device's best
  * response offloads with a clear margin over all-local, on one partition (so its cost is
  * convex where it offloads). */
 static bool all_offload(struct game *g, double p)
