@@ -8,14 +8,16 @@
  * median. The copy in and out is part of what is timed (it is part of serving).
  *
  *   tail_bench [--backend auto|cpu|cuda] [--threads N] [--quick] [--batches 1,8,32,64]
- *              [--reps N] [--warmup N] [--cpu-batched] [MODEL.json ...]
+ *              [--reps N] [--warmup N] [--cpu-batched] [--json] [MODEL.json ...]
  *
  * --cpu-batched: the CPU backend's batched mode (dds_backend.h), instead of per request.
- *
- * Not here yet: the side-by-side PyTorch run of the same tails (a script under bench/ that
- * times torchvision's layers on the same machine, alternating with this program).
+ * --json: one JSON object per line instead of the table: first {"tool": "tail_bench", ...}
+ * (backend, threads, reps), then one per (model, split, batch) with model_path, cut (the
+ * layer whose output is sent, or "input"), tail_gflop, batch, med_ms, min_ms, max_ms,
+ * samples_per_s. bench/tail_torch.py reads it to time PyTorch eager on the same tails.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +31,7 @@
 
 struct bench_opts {
 	const char *backend;
-	bool cpu_batched;
+	bool cpu_batched, json;
 	int threads, reps, warmup;
 	int batches[MAX_BATCHES], n_batches;
 };
@@ -85,9 +87,55 @@ static int pick_cut(const struct dds_model *m, double frac, uint8_t *mask)
 	return best;
 }
 
+/* What a result row says about its split. */
+struct bench_split {
+	const char *path, *name, *cut; /* model file; split label; cut layer or "input" */
+	double tail_gflop;
+};
+
+/* Print s as a JSON string (quotes, backslashes and control characters escaped). */
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+/* One result: a table row, or a JSON line (--json). */
+static void print_row(const struct dds_model *m, const struct bench_split *sp, int batch,
+		      const double *t, int reps, bool json)
+{
+	double med = t[reps / 2];
+
+	if (json) {
+		const char *keys[] = {"{\"model\": ", ", \"model_path\": ", ", \"cut\": "};
+		const char *vals[] = {m->name, sp->path, sp->cut};
+		for (int i = 0; i < 3; i++) {
+			fputs(keys[i], stdout);
+			json_str(vals[i]);
+		}
+		printf(", \"tail_gflop\": %.6f, \"batch\": %d, \"med_ms\": %.6f, \"min_ms\": %.6f, "
+		       "\"max_ms\": %.6f, \"samples_per_s\": %.3f}\n",
+		       sp->tail_gflop, batch, med * 1e3, t[0] * 1e3, t[reps - 1] * 1e3, batch / med);
+	} else {
+		printf("%-10s %-22s %9.3f %6d %10.2f %10.2f %10.2f %11.1f\n", m->name, sp->name,
+		       sp->tail_gflop, batch, med * 1e3, t[0] * 1e3, t[reps - 1] * 1e3,
+		       batch / med);
+	}
+	fflush(stdout);
+}
+
 /* Time one plan at every batch size and print one row each. Returns 0 or -1. */
-static int bench_plan(struct dds_plan *p, const struct dds_model *m, const char *split,
-		      double tail_gflop, const struct bench_opts *o)
+static int bench_plan(struct dds_plan *p, const struct dds_model *m, const struct bench_split *sp,
+		      const struct bench_opts *o)
 {
 	int maxb = dds_plan_max_batch(p), rc = 0;
 	size_t nin = dds_plan_input_floats(p) * (size_t)maxb;
@@ -116,10 +164,7 @@ static int bench_plan(struct dds_plan *p, const struct dds_model *m, const char 
 			break;
 		}
 		qsort(t, (size_t)o->reps, sizeof(double), cmp_double);
-		double med = t[o->reps / 2];
-		printf("%-10s %-22s %9.3f %6d %10.2f %10.2f %10.2f %11.1f\n", m->name, split,
-		       tail_gflop, batch, med * 1e3, t[0] * 1e3, t[o->reps - 1] * 1e3, batch / med);
-		fflush(stdout);
+		print_row(m, sp, batch, t, o->reps, o->json);
 	}
 out:
 	free(in);
@@ -143,6 +188,9 @@ static int bench_model(struct dds_backend *b, const char *path, const struct ben
 		maxb = o->batches[i] > maxb ? o->batches[i] : maxb;
 	uint8_t *mask = malloc((size_t)m->n_layers);
 	const double fracs[] = {0, 1.0 / 3, 2.0 / 3};
+	char abs_path[PATH_MAX];
+	if (!realpath(path, abs_path))
+		snprintf(abs_path, sizeof(abs_path), "%s", path);
 	for (int s = 0; s < 3 && mask && !rc; s++) {
 		int v = s ? pick_cut(m, fracs[s], mask) : 0;
 		char split[64];
@@ -152,13 +200,15 @@ static int bench_model(struct dds_backend *b, const char *path, const struct ben
 		for (int k = 0; k < m->n_layers; k++)
 			tail += mask[k] ? m->layers[k].flops : 0;
 		snprintf(split, sizeof(split), "%s", v ? m->layers[v - 1].name : "(server only)");
+		struct bench_split sp = {abs_path, split, v ? m->layers[v - 1].name : "input",
+					 tail / 1e9};
 		struct dds_plan *p = dds_plan_create(b, m, mask, maxb, NULL, &err);
 		if (!p) {
 			fprintf(stderr, "tail_bench: %s\n", err.msg);
 			rc = -1;
 			break;
 		}
-		rc = bench_plan(p, m, split, tail / 1e9, o);
+		rc = bench_plan(p, m, &sp, o);
 		dds_plan_free(p);
 	}
 	if (!mask)
@@ -172,7 +222,7 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"usage: %s [--backend auto|cpu|cuda] [--threads N] [--quick] [--batches 1,8,32,64]\n"
-		"          [--reps N] [--warmup N] [--cpu-batched] [MODEL.json ...]\n"
+		"          [--reps N] [--warmup N] [--cpu-batched] [--json] [MODEL.json ...]\n"
 		"default models: zoo/resnet50.json zoo/vgg11.json (from the source root)\n",
 		argv0);
 }
@@ -189,8 +239,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 			o->warmup = 1;
 			continue;
 		}
-		if (!strcmp(a, "--cpu-batched")) {
-			o->cpu_batched = true;
+		if (!strcmp(a, "--cpu-batched") || !strcmp(a, "--json")) {
+			*(a[2] == 'j' ? &o->json : &o->cpu_batched) = true;
 			continue;
 		}
 		if (!v)
@@ -230,11 +280,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tail_bench: %s\n", err.msg);
 		return 1;
 	}
-	printf("# tail_bench: backend %s%s, %d CPU thread(s), %d reps after %d warm-up\n",
-	       dds_backend_name(b), o.cpu_batched ? " (cpu batched)" : "", o.threads, o.reps,
-	       o.warmup);
-	printf("%-10s %-22s %9s %6s %10s %10s %10s %11s\n", "model", "split (cut after)",
-	       "tail_GF", "batch", "med_ms", "min_ms", "max_ms", "samples/s");
+	if (o.json)
+		printf("{\"tool\": \"tail_bench\", \"backend\": \"%s\", \"cpu_batched\": %s, "
+		       "\"threads\": %d, \"reps\": %d, \"warmup\": %d}\n",
+		       dds_backend_name(b), o.cpu_batched ? "true" : "false", o.threads, o.reps,
+		       o.warmup);
+	else
+		printf("# tail_bench: backend %s%s, %d CPU thread(s), %d reps after %d warm-up\n"
+		       "%-10s %-22s %9s %6s %10s %10s %10s %11s\n",
+		       dds_backend_name(b), o.cpu_batched ? " (cpu batched)" : "", o.threads, o.reps,
+		       o.warmup, "model", "split (cut after)", "tail_GF", "batch", "med_ms",
+		       "min_ms", "max_ms", "samples/s");
 
 	const char *root = getenv("DDS_SOURCE_ROOT");
 	char defaults[2][4096];

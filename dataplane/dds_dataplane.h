@@ -38,10 +38,13 @@
 	X(rx_proto_message, "authenticated single-datagram messages (REGISTER)") \
 	X(req_complete, "requests fully reassembled") \
 	X(req_served, "requests answered with a RESULT") \
-	X(req_refused, "requests answered with an ERROR (model, split or execution)") \
+	X(req_refused, "requests answered with an ERROR (model, split, budget, execution, stop)") \
 	X(tx_result_frag, "RESULT fragments sent") \
 	X(tx_register_reply, "REGISTER_REPLY messages sent") \
 	X(tx_error, "ERROR messages sent") \
+	X(req_busy, "requests answered with BUSY (the executor's or the scheduler's queue was full)") \
+	X(tx_busy, "BUSY messages sent") \
+	X(tx_price, "PRICE messages sent (one per recent device and closed round)") \
 	X(drop_tx_full, "frames the PMD did not accept for sending (tx queue full)") \
 	X(drop_tx_no_mbuf, "replies not sent: mempool empty") \
 	X(drop_tx_encode, "replies that could not be encoded (MTU too small for the message)") \

@@ -1,4 +1,5 @@
-/* dp_loop.c: the per-lcore rx loop: burst receive, L2-L4 verdicts, ARP/ICMP replies, requests to the executor, responses out. */
+/* dp_loop.c: the per-lcore rx loop: burst receive, L2-L4 verdicts, ARP/ICMP replies, requests to the executor and back, responses out. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,11 +7,45 @@
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
+#include <rte_pause.h>
 
 #include "dp_int.h"
 
 #define DP_MAX_BURST 512
 #define DP_EXPIRE_NS 1000000ull /* look for timed-out partial requests every millisecond */
+#define DP_RETURN_BURST 64      /* jobs taken off the return ring at once */
+
+static const char *const lat_names[DDS_DP_LAT__COUNT] = {
+#define DP_LAT_NAME(name, from, to) [DDS_DP_LAT_##name] = #name,
+	DDS_DP_LAT_LIST(DP_LAT_NAME)
+#undef DP_LAT_NAME
+	[DDS_DP_LAT_overhead] = "overhead",
+};
+
+const char *dds_dp_lat_name(int lat)
+{
+	return lat >= 0 && lat < DDS_DP_LAT__COUNT ? lat_names[lat] : NULL;
+}
+
+uint64_t dds_dp_now_ns(const struct dds_dp *dp)
+{
+	return (uint64_t)((double)rte_rdtsc() * dp->ns_per_tsc);
+}
+
+void dds_dp_job_free(struct dds_dp_job *job)
+{
+	if (!job)
+		return;
+	free((void *)job->rq.payload);
+	free(job->out);
+	free(job);
+}
+
+void dds_dp_job_done(struct dds_dp_job *job)
+{
+	/* Cannot fail: the queue keeps no more jobs out than its ring holds (dp_submit). */
+	rte_ring_sp_enqueue(job->done, job);
+}
 
 /* Queue a frame for sending; the tx buffer sends it when full or at the next drain. */
 static void dp_send(struct dds_dp *dp, struct dp_queue *q, struct rte_mbuf *m, size_t len,
@@ -54,28 +89,75 @@ static void dp_send_udp(struct dds_dp *dp, struct dp_queue *q, struct rte_mbuf *
 	dp_send(dp, q, m, n, what);
 }
 
-static void dp_send_error(struct dds_dp *dp, struct dp_queue *q, const struct dds_proto_hdr *rq,
-			  const struct dds_peer *to, int reason, const uint8_t *key)
+/* A single-datagram message to the device of header rq: ERROR (arg = reason), BUSY (arg =
+ * retry_ms) or PRICE, carrying the price now. */
+static void dp_send_single(struct dds_dp *dp, struct dp_queue *q, const struct dds_proto_hdr *rq,
+			   const struct dds_peer *to, uint8_t type, uint32_t arg)
 {
+	const uint8_t *key = dds_proto_devtab_key(q->devs, rq->device_id);
 	struct dds_proto_hdr h = *rq;
 	struct rte_mbuf *m;
 	uint8_t *out;
-	size_t cap;
+	size_t cap, n;
 	double p, p0;
 
-	if (!(m = dp_reply_mbuf(dp, q, &out, &cap)))
+	if (!key || !(m = dp_reply_mbuf(dp, q, &out, &cap)))
 		return;
 	dp->ops.price(dp->ops.arg, &p, &p0);
-	h.type = DDS_MSG_ERROR;
-	dp_send_udp(dp, q, m, dds_proto_encode_error(&h, p, (uint16_t)reason, key, out, cap), to,
-		    DDS_CTR_tx_error);
+	h.type = type;
+	h.frag_index = 0;
+	h.frag_count = 1;
+	if (type == DDS_MSG_ERROR)
+		n = dds_proto_encode_error(&h, p, (uint16_t)arg, key, out, cap);
+	else if (type == DDS_MSG_BUSY)
+		n = dds_proto_encode_busy(&h, p, arg, key, out, cap);
+	else
+		n = dds_proto_encode_price(&h, p, key, out, cap);
+	dp_send_udp(dp, q, m, n, to,
+		    type == DDS_MSG_ERROR  ? DDS_CTR_tx_error
+		    : type == DDS_MSG_BUSY ? DDS_CTR_tx_busy
+					   : DDS_CTR_tx_price);
+}
+
+/* Count a refusal by reason (a reason out of range from an executor counts as exec_failed). */
+static int dp_refused(struct dp_queue *q, int reason)
+{
+	if (reason <= DDS_PROTO_OK || reason >= DDS_PROTO_REASON__COUNT)
+		reason = DDS_DROP_EXEC_FAILED;
+	__atomic_store_n(&q->refused[reason], q->refused[reason] + 1, __ATOMIC_RELAXED);
+	return reason;
+}
+
+/* A complete request refused: counted, answered with ERROR. */
+static void dp_refuse(struct dds_dp *dp, struct dp_queue *q, const struct dds_proto_hdr *h,
+		      const struct dds_peer *to, int reason)
+{
+	dds_ctr_add(&q->ctr, DDS_CTR_req_refused, 1);
+	dp_send_single(dp, q, h, to, DDS_MSG_ERROR, (uint32_t)dp_refused(q, reason));
+}
+
+static void dp_busy(struct dds_dp *dp, struct dp_queue *q, const struct dds_proto_hdr *h,
+		    const struct dds_peer *to, uint32_t retry_ms)
+{
+	dds_ctr_add(&q->ctr, DDS_CTR_req_busy, 1);
+	dp_send_single(dp, q, h, to, DDS_MSG_BUSY, retry_ms);
+}
+
+/* The IP MTU of replies to a device: the port's, or the device's REGISTER rx_mtu if smaller. */
+static size_t dp_device_mtu(const struct dds_dp *dp, const struct dp_queue *q, uint32_t device)
+{
+	int i = dp_dev_index(dp, device);
+	uint32_t rx = i >= 0 ? q->dev[i].rx_mtu : 0;
+
+	return rx && rx < dp->cfg.mtu ? rx : dp->cfg.mtu;
 }
 
 /* The result in as many RESULT fragments as the MTU needs, each carrying the price. */
 static void dp_send_result(struct dds_dp *dp, struct dp_queue *q, const struct dds_proto_hdr *rq,
-			   const struct dds_peer *to, const struct dds_dp_result *res,
-			   const uint8_t *key)
+			   const struct dds_peer *to, const struct dds_dp_result *res)
 {
+	const uint8_t *key = dds_proto_devtab_key(q->devs, rq->device_id);
+	size_t mtu = dp_device_mtu(dp, q, rq->device_id);
 	struct dds_proto_hdr h = *rq;
 	struct dds_proto_tmsg tm;
 	unsigned count;
@@ -87,8 +169,8 @@ static void dp_send_result(struct dds_dp *dp, struct dp_queue *q, const struct d
 	tm.n_tensors = 1;
 	tm.t[0] = res->t;
 	h.type = DDS_MSG_RESULT;
-	count = dds_proto_frag_count(&tm, dp->cfg.mtu);
-	if (count == 0) {
+	count = dds_proto_frag_count(&tm, mtu);
+	if (count == 0 || !key) {
 		dds_ctr_add(&q->ctr, DDS_CTR_drop_tx_encode, 1);
 		return;
 	}
@@ -99,54 +181,150 @@ static void dp_send_result(struct dds_dp *dp, struct dp_queue *q, const struct d
 
 		if (!(m = dp_reply_mbuf(dp, q, &out, &cap)))
 			return;
-		dp_send_udp(dp, q, m,
-			    dds_proto_encode_frag(&h, &tm, res->data, i, dp->cfg.mtu, key, out, cap),
+		dp_send_udp(dp, q, m, dds_proto_encode_frag(&h, &tm, res->data, i, mtu, key, out, cap),
 			    to, DDS_CTR_tx_result_frag);
 	}
 	dds_ctr_add(&q->ctr, DDS_CTR_req_served, 1);
 }
 
-/* Count a refusal by reason (a reason out of range from an executor counts as bad_split). */
-static int dp_refused(struct dp_queue *q, int reason)
+/* The intervals of a served request into this queue's histograms (the lcore is their only
+ * writer). A clock step backwards counts as 0. */
+static void dp_record(struct dp_queue *q, const uint64_t *t)
 {
-	if (reason <= DDS_PROTO_OK || reason >= DDS_PROTO_REASON__COUNT)
-		reason = DDS_DROP_BAD_SPLIT;
-	__atomic_store_n(&q->refused[reason], q->refused[reason] + 1, __ATOMIC_RELAXED);
-	return reason;
+	uint64_t v[DDS_DP_LAT__COUNT];
+
+#define DP_LAT_SPAN(name, from, to)                                                               \
+	v[DDS_DP_LAT_##name] = t[DDS_STAGE_##to] > t[DDS_STAGE_##from]                            \
+				       ? t[DDS_STAGE_##to] - t[DDS_STAGE_##from] : 0;
+	DDS_DP_LAT_LIST(DP_LAT_SPAN)
+#undef DP_LAT_SPAN
+	v[DDS_DP_LAT_overhead] = v[DDS_DP_LAT_end_to_end] - RTE_MIN(v[DDS_DP_LAT_compute],
+								    v[DDS_DP_LAT_end_to_end]);
+	for (int i = 0; i < DDS_DP_LAT__COUNT; i++)
+		dds_hist_record(q->lat[i], v[i]);
 }
 
-/* A complete request: check the split, run it, answer with the result or an ERROR. The
- * reassembled buffer (malloc'd by the protocol receiver) is ours and freed here. */
+/* A request served: its budget joins the market, the RESULT goes out, its stages are recorded. */
+static void dp_serve(struct dds_dp *dp, struct dp_queue *q, const struct dds_proto_hdr *h,
+		     const struct dds_peer *to, double budget, uint64_t *t,
+		     const struct dds_dp_result *res)
+{
+	if (dp->ops.budget)
+		dp->ops.budget(dp->ops.arg, h->device_id, budget);
+	dp_send_result(dp, q, h, to, res);
+	t[DDS_STAGE_sent] = dds_dp_now_ns(dp);
+	dp_record(q, t);
+}
+
+/* A job back from the executor: answer it and free it. */
+static void dp_answer(struct dds_dp *dp, struct dp_queue *q, struct dds_dp_job *job)
+{
+	struct dds_dp_result res = {.t = job->out_t, .data = job->out, .len = job->out_len};
+
+	if (job->verdict == DDS_PROTO_OK && job->out)
+		dp_serve(dp, q, &job->h, &job->peer, job->rq.budget, job->sr.t, &res);
+	else if (job->verdict == DDS_DP_BUSY)
+		dp_busy(dp, q, &job->h, &job->peer, job->retry_ms);
+	else
+		dp_refuse(dp, q, &job->h, &job->peer, job->verdict);
+	dds_dp_job_free(job);
+}
+
+/* Take back the jobs the executor finished. Returns how many. */
+static unsigned dp_collect(struct dds_dp *dp, struct dp_queue *q)
+{
+	struct dds_dp_job *jobs[DP_RETURN_BURST];
+	unsigned n = rte_ring_sc_dequeue_burst(q->done, (void **)jobs, DP_RETURN_BURST, NULL);
+
+	for (unsigned i = 0; i < n; i++)
+		dp_answer(dp, q, jobs[i]);
+	q->inflight -= n;
+	if (n)
+		rte_eth_tx_buffer_flush(dp->cfg.port_id, q->id, q->txb);
+	return n;
+}
+
+/* Inline mode: run the request here and answer at once. */
+static void dp_inline(struct dds_dp *dp, struct dp_queue *q, const struct dds_proto_hdr *h,
+		      const struct dds_peer *to, const struct dds_dp_request *rq, uint64_t first_ns,
+		      uint64_t now_ns)
+{
+	uint64_t t[DDS_STAGE__COUNT] = {first_ns, now_ns, now_ns, now_ns, 0, 0};
+	struct dds_dp_result res;
+	int reason = dp->ops.execute(q->ctx, rq, &res);
+
+	t[DDS_STAGE_compute_done] = dds_dp_now_ns(dp);
+	if (reason == DDS_PROTO_OK)
+		dp_serve(dp, q, h, to, rq->budget, t, &res);
+	else
+		dp_refuse(dp, q, h, to, reason);
+}
+
+/* Asynchronous mode: the request becomes a job for the executor, or a BUSY when no more jobs
+ * can be out (the return ring's capacity) or the executor refuses it. */
+static void dp_submit(struct dds_dp *dp, struct dp_queue *q, const struct dds_pkt *p,
+		      struct dds_proto_event *ev, uint64_t now_ns)
+{
+	struct dds_dp_job *job = NULL;
+
+	if (q->inflight < rte_ring_get_capacity(q->done))
+		job = calloc(1, sizeof(*job));
+	if (!job) {
+		dp_busy(dp, q, &ev->msg.h, &p->src, dp->cfg.busy_retry_ms);
+		free(ev->buf);
+		return;
+	}
+	job->h = ev->msg.h;
+	job->peer = p->src;
+	job->queue = q->id;
+	job->done = q->done;
+	job->tm = ev->msg.u.frag.tm;
+	job->rq = (struct dds_dp_request){.device_id = job->h.device_id,
+					  .request_id = job->h.request_id,
+					  .model_hash = job->h.model_hash,
+					  .budget = job->tm.value,
+					  .tm = &job->tm,
+					  .payload = ev->buf};
+	job->sr.t[DDS_STAGE_first_frag] = ev->first_ns;
+	job->sr.t[DDS_STAGE_complete] = now_ns;
+	job->sr.user = job;
+	if (dp->ops.submit(dp->ops.arg, job)) {
+		dp_busy(dp, q, &job->h, &job->peer, dp->cfg.busy_retry_ms);
+		dds_dp_job_free(job);
+		return;
+	}
+	q->inflight++;
+}
+
+/* A complete request: check its model, split and budget, then run it inline or hand it to the
+ * executor. The reassembled buffer (malloc'd by the protocol receiver) is ours. */
 static void dp_request(struct dds_dp *dp, struct dp_queue *q, const struct dds_pkt *p,
-		       struct dds_proto_event *ev)
+		       struct dds_proto_event *ev, uint64_t now_ns)
 {
 	const struct dds_proto_msg *msg = &ev->msg;
-	const uint8_t *key = dds_proto_devtab_key(q->devs, msg->h.device_id);
-	struct dds_dp_request rq = {
-		.device_id = msg->h.device_id,
-		.request_id = msg->h.request_id,
-		.model_hash = msg->h.model_hash,
-		.budget = msg->u.frag.tm.value,
-		.tm = &msg->u.frag.tm,
-		.payload = ev->buf,
-	};
-	struct dds_dp_result res;
+	double x = msg->u.frag.tm.value;
 	int reason;
 
 	dds_ctr_add(&q->ctr, DDS_CTR_req_complete, 1);
-	reason = dp->ops.check(dp->ops.arg, rq.model_hash, rq.tm);
-	if (reason == DDS_PROTO_OK)
-		reason = dp->ops.execute(q->ctx, &rq, &res);
-	if (reason == DDS_PROTO_OK) {
-		if (dp->ops.budget)
-			dp->ops.budget(dp->ops.arg, rq.device_id, rq.budget);
-		dp_send_result(dp, q, &msg->h, &p->src, &res, key);
+	reason = dp->ops.check(dp->ops.arg, msg->h.model_hash, &msg->u.frag.tm);
+	if (reason == DDS_PROTO_OK && !(isfinite(x) && x > 0))
+		reason = DDS_DROP_BAD_VALUE;
+	if (reason != DDS_PROTO_OK) {
+		dp_refuse(dp, q, &msg->h, &p->src, reason);
+		free(ev->buf);
+	} else if (dp->ops.submit) {
+		dp_submit(dp, q, p, ev, now_ns);
 	} else {
-		reason = dp_refused(q, reason);
-		dds_ctr_add(&q->ctr, DDS_CTR_req_refused, 1);
-		dp_send_error(dp, q, &msg->h, &p->src, reason, key);
+		struct dds_dp_request rq = {.device_id = msg->h.device_id,
+					    .request_id = msg->h.request_id,
+					    .model_hash = msg->h.model_hash,
+					    .budget = x,
+					    .tm = &msg->u.frag.tm,
+					    .payload = ev->buf};
+
+		dp_inline(dp, q, &msg->h, &p->src, &rq, ev->first_ns, now_ns);
+		free(ev->buf);
 	}
-	free(ev->buf);
 }
 
 /* A single-datagram message from a device: REGISTER (the only one a node accepts). */
@@ -165,15 +343,18 @@ static void dp_register(struct dds_dp *dp, struct dp_queue *q, const struct dds_
 		.work = work,
 	};
 	struct dds_proto_hdr h = msg->h;
+	int reason, i = dp_dev_index(dp, msg->h.device_id);
 	struct rte_mbuf *m;
 	uint8_t *out;
 	size_t cap;
-	int reason;
 
 	dds_ctr_add(&q->ctr, DDS_CTR_rx_proto_message, 1);
+	if (i >= 0)
+		q->dev[i].rx_mtu = msg->u.reg.rx_mtu;
 	reason = dp->ops.check(dp->ops.arg, msg->h.model_hash, NULL);
 	if (reason != DDS_PROTO_OK) {
-		dp_send_error(dp, q, &msg->h, &p->src, dp_refused(q, reason), key);
+		dp_send_single(dp, q, &msg->h, &p->src, DDS_MSG_ERROR,
+			       (uint32_t)dp_refused(q, reason));
 		return;
 	}
 	if (!(m = dp_reply_mbuf(dp, q, &out, &cap)))
@@ -183,6 +364,18 @@ static void dp_register(struct dds_dp *dp, struct dp_queue *q, const struct dds_
 	cap = RTE_MIN(cap, (size_t)msg->u.reg.rx_mtu - DDS_IP_HLEN - DDS_UDP_HLEN);
 	dp_send_udp(dp, q, m, dds_proto_encode_reg_reply(&h, &r, key, out, cap), &p->src,
 		    DDS_CTR_tx_register_reply);
+}
+
+/* An authenticated datagram from a configured device: remember where and when. */
+static void dp_seen(struct dds_dp *dp, struct dp_queue *q, const struct dds_proto_hdr *h,
+		    const struct dds_peer *from, uint64_t now_ns)
+{
+	int i = dp_dev_index(dp, h->device_id);
+
+	if (i < 0)
+		return;
+	q->dev[i].peer = *from;
+	q->dev[i].seen_ns = now_ns;
 }
 
 /* One received frame. Returns true if the mbuf was reused for a reply (not to be freed). */
@@ -208,8 +401,10 @@ static bool dp_handle(struct dds_dp *dp, struct dp_queue *q, struct rte_mbuf *m,
 		return true;
 	case DDS_CTR_rx_udp:
 		dds_proto_rx_input(q->rx, f + p.payload_off, p.payload_len, now_ns, &ev);
+		if (ev.reason == DDS_PROTO_OK)
+			dp_seen(dp, q, &ev.msg.h, &p.src, now_ns);
 		if (ev.kind == DDS_EV_COMPLETE)
-			dp_request(dp, q, &p, &ev);
+			dp_request(dp, q, &p, &ev, now_ns);
 		else if (ev.kind == DDS_EV_MESSAGE && ev.msg.h.type == DDS_MSG_REGISTER)
 			dp_register(dp, q, &p, &ev.msg);
 		return false;
@@ -234,6 +429,69 @@ void dp_burst(struct dds_dp *dp, struct dp_queue *q, struct rte_mbuf **pkts, uin
 	rte_pktmbuf_free_bulk(done, n_done);
 }
 
+/* A new market round: PRICE to every device this queue heard from recently. */
+static void dp_announce(struct dds_dp *dp, struct dp_queue *q, uint64_t now_ns)
+{
+	uint64_t round = dp->ops.round ? dp->ops.round(dp->ops.arg) : 0;
+
+	if (round == q->price_round)
+		return;
+	q->price_round = round;
+	for (uint32_t i = 0; round && i < dp->cfg.n_devices; i++) {
+		const struct dp_dev *d = &q->dev[i];
+		struct dds_proto_hdr h = {.type = DDS_MSG_PRICE, .device_id = dp->dev_ids[i],
+					  .request_id = round}; /* model_hash 0 (docs/protocol.md) */
+
+		if (d->seen_ns && now_ns - d->seen_ns <= dp->cfg.price_recent_ns)
+			dp_send_single(dp, q, &h, &d->peer, DDS_MSG_PRICE, 0);
+	}
+}
+
+/* Stopping: a partial request is refused with ERROR shutting_down (if its device's address is
+ * known here) and counted in drop_stop_partial. */
+struct dp_stop_ctx {
+	struct dds_dp *dp;
+	struct dp_queue *q;
+};
+
+static void dp_stop_partial(void *arg, const struct dds_proto_hdr *h, uint64_t first_ns)
+{
+	struct dp_stop_ctx *c = arg;
+	int i = dp_dev_index(c->dp, h->device_id);
+
+	(void)first_ns;
+	dds_ctr_add(&c->q->ctr, DDS_CTR_drop_stop_partial, 1);
+	if (i >= 0 && c->q->dev[i].seen_ns)
+		dp_send_single(c->dp, c->q, h, &c->q->dev[i].peer, DDS_MSG_ERROR,
+			       (uint32_t)dp_refused(c->q, DDS_DROP_SHUTTING_DOWN));
+}
+
+/* After the loop: answer what was received, refuse partial requests, wait (bounded) for the
+ * jobs out at the executor, which finishes or refuses them within its grace period. */
+static void dp_stop(struct dds_dp *dp, struct dp_queue *q)
+{
+	struct rte_mbuf *pkts[DP_MAX_BURST];
+	struct dp_stop_ctx ctx = {dp, q};
+	uint64_t deadline;
+	unsigned partial;
+
+	for (int k = 0; k < 4; k++) {
+		uint16_t n = rte_eth_rx_burst(dp->cfg.port_id, q->id, pkts, dp->cfg.burst);
+
+		if (n)
+			dp_burst(dp, q, pkts, n, dds_dp_now_ns(dp));
+	}
+	partial = dds_proto_rx_drain(q->rx, dp_stop_partial, &ctx);
+	rte_eth_tx_buffer_flush(dp->cfg.port_id, q->id, q->txb);
+	deadline = dds_dp_now_ns(dp) + dp->cfg.stop_wait_ns;
+	while (q->inflight && dds_dp_now_ns(dp) < deadline)
+		if (!dp_collect(dp, q))
+			rte_pause();
+	rte_eth_tx_buffer_flush(dp->cfg.port_id, q->id, q->txb);
+	RTE_LOG(INFO, USER1, "lcore %u: stopped; %u partial requests refused, %u jobs not back\n",
+		rte_lcore_id(), partial, q->inflight);
+}
+
 int dds_dp_lcore_main(void *arg)
 {
 	const struct dds_dp_launch *l = arg;
@@ -242,7 +500,6 @@ int dds_dp_lcore_main(void *arg)
 	const uint64_t drain_tsc = rte_get_tsc_hz() / 1000000 * dp->cfg.drain_us;
 	uint64_t prev_tsc = rte_rdtsc(), prev_expire = 0;
 	struct rte_mbuf *pkts[DP_MAX_BURST];
-	uint64_t slots;
 
 	RTE_LOG(INFO, USER1, "lcore %u: rx/tx queue %u of port %u\n", rte_lcore_id(), q->id,
 		dp->cfg.port_id);
@@ -252,31 +509,22 @@ int dds_dp_lcore_main(void *arg)
 		uint16_t n;
 
 		if (now - prev_tsc > drain_tsc) {
-			rte_eth_tx_buffer_flush(dp->cfg.port_id, q->id, q->txb);
 			if (q->id == 0 && dp->ops.poll)
 				dp->ops.poll(dp->ops.arg, now_ns);
+			dp_announce(dp, q, now_ns);
+			rte_eth_tx_buffer_flush(dp->cfg.port_id, q->id, q->txb);
 			prev_tsc = now;
 		}
 		if (now_ns - prev_expire > DP_EXPIRE_NS) {
 			dds_proto_rx_expire(q->rx, now_ns);
 			prev_expire = now_ns;
 		}
+		if (q->inflight)
+			dp_collect(dp, q);
 		n = rte_eth_rx_burst(dp->cfg.port_id, q->id, pkts, dp->cfg.burst);
 		if (n)
 			dp_burst(dp, q, pkts, n, now_ns);
 	}
-	/* Stopping: what was received is still answered; partial requests are released. */
-	for (int k = 0; k < 4; k++) {
-		uint16_t n = rte_eth_rx_burst(dp->cfg.port_id, q->id, pkts, dp->cfg.burst);
-		uint64_t now_ns = (uint64_t)((double)rte_rdtsc() * dp->ns_per_tsc);
-
-		if (n)
-			dp_burst(dp, q, pkts, n, now_ns);
-	}
-	rte_eth_tx_buffer_flush(dp->cfg.port_id, q->id, q->txb);
-	slots = dds_proto_rx_slots_used(q->rx);
-	dds_ctr_add(&q->ctr, DDS_CTR_drop_stop_partial, slots);
-	RTE_LOG(INFO, USER1, "lcore %u: stopped; %lu partial requests released\n", rte_lcore_id(),
-		(unsigned long)slots);
+	dp_stop(dp, q);
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* dp_port.c: port, queue and mempool setup for the dataplane, and teardown in reverse. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_cycles.h>
@@ -125,6 +126,52 @@ int dp_queue_proto_reset(struct dds_dp *dp, struct dp_queue *q)
 	return 0;
 }
 
+static int dp_cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int dp_dev_index(const struct dds_dp *dp, uint32_t id)
+{
+	const uint32_t *hit = dp->cfg.n_devices ? bsearch(&id, dp->dev_ids, dp->cfg.n_devices,
+							  sizeof(id), dp_cmp_u32) : NULL;
+
+	return hit ? (int)(hit - dp->dev_ids) : -1;
+}
+
+/* The configured ids, sorted for dp_dev_index(). */
+static int dp_make_dev_ids(struct dds_dp *dp, char *err, size_t n)
+{
+	dp->dev_ids = calloc(dp->cfg.n_devices + 1, sizeof(*dp->dev_ids));
+	if (!dp->dev_ids) {
+		snprintf(err, n, "devices: out of memory");
+		return -1;
+	}
+	for (uint32_t i = 0; i < dp->cfg.n_devices; i++)
+		dp->dev_ids[i] = dp->cfg.devices[i].id;
+	qsort(dp->dev_ids, dp->cfg.n_devices, sizeof(*dp->dev_ids), dp_cmp_u32);
+	return 0;
+}
+
+/* The queue's return ring, device states and histograms. */
+static int dp_make_queue_state(struct dds_dp *dp, struct dp_queue *q)
+{
+	char name[RTE_RING_NAMESIZE];
+
+	snprintf(name, sizeof(name), "dds_ret%u", q->id);
+	q->done = rte_ring_create(name, DP_RING_SIZE, rte_eth_dev_socket_id(dp->cfg.port_id),
+				  RING_F_SP_ENQ | RING_F_SC_DEQ);
+	q->dev = calloc(dp->cfg.n_devices + 1, sizeof(*q->dev));
+	for (int i = 0; i < DDS_DP_LAT__COUNT; i++)
+		q->lat[i] = dds_dp_hist_new();
+	for (int i = 0; i < DDS_DP_LAT__COUNT; i++)
+		if (!q->lat[i])
+			return -1;
+	return q->done && q->dev ? 0 : -1;
+}
+
 static int dp_make_queue(struct dds_dp *dp, uint16_t id, char *err, size_t n)
 {
 	struct dp_queue *q = &dp->q[id];
@@ -132,14 +179,13 @@ static int dp_make_queue(struct dds_dp *dp, uint16_t id, char *err, size_t n)
 	q->id = id;
 	q->txb = rte_zmalloc_socket("dds_txb", RTE_ETH_TX_BUFFER_SIZE(dp->cfg.burst), 0,
 				    rte_eth_dev_socket_id(dp->cfg.port_id));
-	if (!q->txb || dp_queue_proto_reset(dp, q)) {
+	if (!q->txb || dp_queue_proto_reset(dp, q) || dp_make_queue_state(dp, q)) {
 		snprintf(err, n, "queue %u: out of memory, or a bad reassembly limit", id);
 		return -1;
 	}
 	rte_eth_tx_buffer_init(q->txb, dp->cfg.burst);
 	rte_eth_tx_buffer_set_err_callback(q->txb, dp_tx_error, q);
-	q->ctx = dp->ops.ctx_new(dp->ops.arg, id);
-	if (!q->ctx) {
+	if (dp->ops.ctx_new && !(q->ctx = dp->ops.ctx_new(dp->ops.arg, id))) {
 		snprintf(err, n, "queue %u: the executor could not make its context", id);
 		return -1;
 	}
@@ -153,6 +199,10 @@ struct dds_dp *dds_dp_create(const struct dds_dp_cfg *cfg, const struct dds_dp_o
 
 	if (dp_check_cfg(cfg, err, err_len))
 		return NULL;
+	if (!ops->submit && !ops->execute) {
+		snprintf(err, err_len, "no executor (neither submit nor execute)");
+		return NULL;
+	}
 	dp = rte_zmalloc("dds_dp", sizeof(*dp), RTE_CACHE_LINE_SIZE);
 	if (!dp) {
 		snprintf(err, err_len, "out of memory");
@@ -161,7 +211,8 @@ struct dds_dp *dds_dp_create(const struct dds_dp_cfg *cfg, const struct dds_dp_o
 	dp->cfg = *cfg;
 	dp->ops = *ops;
 	dp->ns_per_tsc = 1e9 / (double)rte_get_tsc_hz();
-	if (dp_make_pool(dp, err, err_len) || dp_configure_port(dp, err, err_len))
+	if (dp_make_dev_ids(dp, err, err_len) || dp_make_pool(dp, err, err_len) ||
+	    dp_configure_port(dp, err, err_len))
 		goto err;
 	for (uint16_t q = 0; q < cfg->n_queues; q++)
 		if (dp_make_queue(dp, q, err, err_len))
@@ -197,13 +248,21 @@ void dds_dp_free(struct dds_dp *dp)
 		rte_eth_dev_close(dp->cfg.port_id);
 	for (int i = DDS_DP_MAX_QUEUES - 1; i >= 0; i--) {
 		struct dp_queue *q = &dp->q[i];
+		void *job;
 
 		if (q->ctx)
 			dp->ops.ctx_free(q->ctx);
+		while (q->done && rte_ring_dequeue(q->done, &job) == 0)
+			dds_dp_job_free(job);
+		rte_ring_free(q->done);
+		for (int k = 0; k < DDS_DP_LAT__COUNT; k++)
+			dds_hist_free(q->lat[k]);
+		free(q->dev);
 		dds_proto_rx_free(q->rx);
 		dds_proto_devtab_free(q->devs);
 		rte_free(q->txb);
 	}
+	free(dp->dev_ids);
 	rte_mempool_free(dp->pool);
 	rte_free(dp);
 }
@@ -251,4 +310,23 @@ void dds_dp_reasm_usage(const struct dds_dp *dp, uint64_t *slots, uint64_t *byte
 unsigned dds_dp_mbufs_in_use(const struct dds_dp *dp)
 {
 	return rte_mempool_in_use_count(dp->pool);
+}
+
+struct dds_hist *dds_dp_hist_new(void)
+{
+	return dds_hist_new(DP_HIST_MAX_NS);
+}
+
+int dds_dp_latency(const struct dds_dp *dp, int lat, struct dds_hist *out)
+{
+	struct dds_hist *one;
+	int rc = 0;
+
+	if (lat < 0 || lat >= DDS_DP_LAT__COUNT || !(one = dds_hist_clone(out)))
+		return -1;
+	dds_hist_clear(out);
+	for (int q = 0; q < dp->cfg.n_queues && rc == 0; q++)
+		rc = dds_hist_snapshot(dp->q[q].lat[lat], one) || dds_hist_add(out, one) ? -1 : 0;
+	dds_hist_free(one);
+	return rc;
 }

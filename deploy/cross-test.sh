@@ -2,9 +2,13 @@
 # Builds the device-side code for aarch64 with deploy/aarch64-linux-gnu.ini and runs its tests
 # (meson suite 'device': model, partitioner, ...) under qemu-aarch64. Idempotent; quick when the
 # packages are already installed and build-aarch64 is configured.
-# usage: deploy/cross-test.sh [BUILD_DIR] [-- extra meson test arguments]
+# usage: deploy/cross-test.sh [--build-only] [BUILD_DIR] [-- extra meson test arguments]
+# --build-only: install and build, no tests (deploy/test.sh builds first: the native suite runs
+# the aarch64 dds-agent under qemu against a native dds-server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+build_only=false
+[[ "${1:-}" == "--build-only" ]] && { build_only=true; shift; }
 build=${1:-build-aarch64}
 [[ $# -gt 0 ]] && shift
 [[ "${1:-}" == "--" ]] && shift
@@ -31,4 +35,5 @@ if [[ ! -f "$build/build.ninja" ]]; then
 fi
 ninja -C "$build" -j"${NINJA_JOBS:-2}"
 file "$build"/partitioner/dds-partition
+$build_only && exit 0
 meson test -C "$build" --no-rebuild --suite device --print-errorlogs "$@"

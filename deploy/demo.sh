@@ -1,44 +1,109 @@
 #!/usr/bin/env bash
-# deploy/demo.sh: the main job (the README's first command): installs what it needs, builds,
-# and shows the node's pieces working on the model zoo.
+# deploy/demo.sh: the main job (the README's first command): 100 simulated devices against dds-server
+# over a veth pair for a fixed time, then a report of prices, budgets, splits, latency and drops.
+#
+# Needs root (a network namespace and a veth pair; DPDK's af_packet PMD). Installs what it
+# needs, builds the release build `build/` if needed, and writes everything under out/demo/:
+# report.txt (what it prints), report.json, price.png, latency_cdf.png, stages.png, and the raw
+# inputs (loadgen.json, server_*.json, node.json, server.log).
+#
+# Knobs (environment): DDS_DEMO_SECONDS (measured time, default 60), DDS_DEMO_DEVICES (100),
+# DDS_DEMO_OUT (out/demo), DDS_DEMO_MODELS (zoo graphs, default squeezenet1_1,resnet18,resnet50),
+# DDS_DEMO_DEVICE_FLOPS (the devices' compute range, FLOP/s, default 1e9:4e9: low-end phones),
+# DDS_DEMO_RATE (requests/s per device, default: sized to the node's measured capacity),
+# DDS_DEMO_BACKEND (auto: the GPU if one is usable, else the CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
+SECONDS_RUN=${DDS_DEMO_SECONDS:-60}
+DEVICES=${DDS_DEMO_DEVICES:-100}
+OUT=${DDS_DEMO_OUT:-out/demo}
+MODELS=${DDS_DEMO_MODELS:-squeezenet1_1,resnet18,resnet50}
+FLOPS=${DDS_DEMO_DEVICE_FLOPS:-1e9:4e9}
+BACKEND=${DDS_DEMO_BACKEND:-auto}
+WARMUP=5
+
+[[ $(id -u) == 0 ]] || { echo "demo: run as root (it makes a network namespace and a veth pair)"; exit 1; }
+say() { printf '\n== %s\n' "$*"; }
+
+say "dependencies and build (release build in build/)"
 deploy/install-deps.sh
-if [[ ! -f build/build.ninja ]]; then
-    meson setup build -Dbuildtype=release >/dev/null
-fi
+[[ -f build/build.ninja ]] || meson setup build -Dbuildtype=release >/dev/null
 ninja -C build >/dev/null
-B=build
-echo "== execution backends"
-$B/tools/dds-model backends
-echo
-echo "== the model zoo (zoo/*.json): vertices, edges, work"
-for m in zoo/vgg11.json zoo/resnet34.json zoo/resnet50.json zoo/vit_b_16.json; do
-    $B/tools/dds-model info "$m" | sed -n 3p | sed "s|^|$(basename "$m" .json): |"
+B=$ROOT/build
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+
+NS=ddsdemo VA=ddsdemo0 VB=ddsdemo1 PREFIX=ddsdemo
+SERVER_IP=10.98.0.1 DEVICE_IP=10.98.0.2
+SPID=
+cleanup() {
+    if [[ -n $SPID ]] && kill -0 "$SPID" 2>/dev/null; then kill -KILL "$SPID"; wait "$SPID" 2>/dev/null || true; fi
+    ip link del "$VA" 2>/dev/null || true
+    ip netns del "$NS" 2>/dev/null || true
+}
+trap cleanup EXIT
+cleanup
+
+say "the node's capacity on this machine (backend $BACKEND)"
+# R in the price is the node's compute rate: measured here with the tail benchmark's
+# server-only ResNet50 run at batch 8, so the market sells what the machine can do.
+"$B/bench/tail_bench" --backend "$BACKEND" --threads 1 --batches 8 --reps 3 --warmup 1 --json \
+    "$ROOT/zoo/resnet50.json" >"$OUT/capacity.json" 2>"$OUT/capacity.log" ||
+    { cat "$OUT/capacity.log"; exit 1; }
+read -r CAPACITY BACKEND_USED < <(/usr/bin/python3 "$ROOT/deploy/report.py" capacity "$OUT/capacity.json")
+echo "backend $BACKEND_USED: $(/usr/bin/python3 -c "print('%.1f' % ($CAPACITY / 1e9))") GFLOP/s (ResNet50 tail, batch 8)"
+
+say "config: $DEVICES devices, models $MODELS"
+/usr/bin/python3 "$ROOT/deploy/report.py" config --devices "$DEVICES" --models "$MODELS" \
+    --zoo "$ROOT/zoo" --capacity "$CAPACITY" --backend "$BACKEND_USED" --ip "$SERVER_IP" \
+    --iface "$VA" --prefix "$PREFIX" >"$OUT/node.json"
+RATE=${DDS_DEMO_RATE:-$(/usr/bin/python3 "$ROOT/deploy/report.py" rate --config "$OUT/node.json" \
+    --devices "$DEVICES" --capacity "$CAPACITY" --load 0.4)}
+echo "open loop, Poisson arrivals, $RATE requests/s per device (40% of the capacity if every device offloaded everything)"
+
+say "network: veth $VA (dds-server, af_packet) <-> $VB in namespace $NS ($DEVICE_IP)"
+ip netns add "$NS"
+ip link add "$VA" type veth peer name "$VB"
+ip link set "$VB" netns "$NS"
+ip link set "$VA" up
+ip -n "$NS" link set lo up
+ip -n "$NS" addr add "$DEVICE_IP/24" dev "$VB"
+ip -n "$NS" link set "$VB" up
+ip netns exec "$NS" ethtool -K "$VB" tx off >/dev/null 2>&1 || true
+
+say "dds-server"
+"$B/server/dds-server" -- -c "$OUT/node.json" >"$OUT/server.out" 2>"$OUT/server.log" &
+SPID=$!
+for _ in $(seq 1 300); do
+    "$B/server/dds-ctl" -p "$PREFIX" state >/dev/null 2>&1 && break
+    kill -0 "$SPID" 2>/dev/null || { tail -20 "$OUT/server.log"; echo "demo: dds-server exited during start"; exit 1; }
+    sleep 0.2
 done
-echo
-echo "== ResNet50, batch 1, on the CPU engine (seeded weights)"
-$B/tools/dds-model run zoo/resnet50.json --repeat 3 --warmup 1 --threads "$(nproc)"
-echo
-echo "== where each model splits: WiFi uplink (18.88 Mbit/s), a 12 GFLOP/s device, 200 GFLOP/s of server"
-for m in vgg11 resnet50 vit_b_16; do
-    $B/partitioner/dds-partition --model zoo/$m.json --uplink-mbps 18.88 --device-gflops 12 \
-        --r-gflops 200 --json | /usr/bin/python3 -c '
-import json, sys
-j = json.load(sys.stdin)
-print("%s: %d layers local, uploads %s, total %.1f ms (edge %.1f + transfer %.1f + server %.1f)" % (
-    sys.argv[1], len(j["local_layers"]), ",".join(str(t) for t in j["cut_tensors"]) or "nothing",
-    j["total"] * 1e3, j["t_edge"] * 1e3, j["t_transfer"] * 1e3, j["t_server"] * 1e3))' "$m"
+"$B/server/dds-ctl" -p "$PREFIX" state >/dev/null || { echo "demo: dds-server did not come up"; exit 1; }
+
+say "$DEVICES devices for ${WARMUP} s warm-up + ${SECONDS_RUN} s (dds-loadgen in $NS)"
+ip netns exec "$NS" "$B/loadgen/dds-loadgen" --config "$OUT/node.json" --devices "$DEVICES" \
+    --rate "$RATE" --flops "$FLOPS" --timeout-ms 30000 --duration "$SECONDS_RUN" --warmup "$WARMUP" \
+    --bind "$DEVICE_IP" --json "$OUT/loadgen.json" >"$OUT/loadgen.txt" 2> >(tee "$OUT/loadgen.log" | grep --line-buffered -E "^\[ *[0-9]*0\.[0-9] s\]" >&2) &
+LPID=$!
+# The server's histograms start when the warm-up ends (the first progress line not marked so).
+until grep -q '^\[.*\] sent' "$OUT/loadgen.log" 2>/dev/null && ! tail -1 "$OUT/loadgen.log" | grep -q warmup; do
+    kill -0 "$LPID" 2>/dev/null || break
+    sleep 0.2
 done
-echo
-echo "== the DDS game at 5..100 devices (the paper's Fig. 5a, 5b, 6): out/sim/"
-mkdir -p out/sim
-$B/sim/dds-sim --out out/sim --quiet --json >out/sim/stdout.json
-/usr/bin/python3 -c '
-import json, sys
-j = json.load(open(sys.argv[1]))
-print("equilibrium price %.3f" % j["ne_price"])
-for s in j["starts"]:
-    print("  %-8s start price %10.2f -> final %.3f, within 1%% after %s iterations" % (
-        s["mode"], s["start_price"], s["final_price"], s["iterations_to_converge"]))' out/sim/stdout.json
-echo "figures: $(ls out/sim/*.png | tr '\n' ' ')"
+"$B/server/dds-ctl" -p "$PREFIX" latency --reset >/dev/null
+wait "$LPID" || { echo "demo: dds-loadgen failed (see $OUT/loadgen.log)"; exit 1; }
+for c in latency counters proto pricing sched; do
+    if [[ $c == latency ]]; then
+        "$B/server/dds-ctl" -p "$PREFIX" latency --json >"$OUT/server_latency.json"
+    else
+        "$B/server/dds-ctl" -p "$PREFIX" "$c" >"$OUT/server_$c.json"
+    fi
+done
+kill -TERM "$SPID"
+wait "$SPID" || echo "demo: dds-server exited with $?"
+SPID=
+
+say "report (also $OUT/report.txt, report.json and the PNGs)"
+/usr/bin/python3 "$ROOT/deploy/report.py" report "$OUT" | tee "$OUT/report.txt"

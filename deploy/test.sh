@@ -35,13 +35,25 @@ for gpu in disabled enabled; do
     fi
 done
 
+cross=false
+if [[ -x deploy/cross-test.sh ]]; then
+    step "aarch64 build (the device side; its dds-agent also runs in the native suite under qemu)"
+    if deploy/cross-test.sh --build-only >build-aarch64.log 2>&1; then
+        cross=true
+        export DDS_AARCH64_AGENT=$ROOT/build-aarch64/agent/dds-agent
+        echo "aarch64 build: ok ($DDS_AARCH64_AGENT)"
+    else
+        tail -40 build-aarch64.log; echo "aarch64 build: FAILED"; fails=$((fails + 1))
+    fi
+fi
+
 step "test build (ASan + UBSan) and tests"
 configure build-test -Dbuildtype=debug -Db_sanitize=address,undefined || exit 1
 ninja -C build-test || { echo "0 passed, 1 failed"; exit 1; }
 meson test -C build-test --print-errorlogs --num-processes 2 "$@"
 logs=(build-test/meson-logs/testlog.json)
 
-if [[ -x deploy/cross-test.sh ]]; then
+if $cross; then
     step "aarch64 device-side tests under qemu"
     deploy/cross-test.sh || true
     [[ -f build-aarch64/meson-logs/testlog.json ]] && logs+=(build-aarch64/meson-logs/testlog.json)

@@ -69,6 +69,8 @@ enum dds_proto_reason {
 	DDS_DROP_TIMEOUT,          /* request not complete by its deadline (request dropped) */
 	DDS_DROP_UNKNOWN_MODEL,    /* model hash not the one checked against */
 	DDS_DROP_BAD_SPLIT,        /* tensors are not a valid cut of the model graph */
+	DDS_DROP_EXEC_FAILED,      /* the node's backend failed on the request (ERROR only) */
+	DDS_DROP_SHUTTING_DOWN,    /* the node stopped before answering the request (ERROR only) */
 	DDS_PROTO_REASON__COUNT
 };
 
@@ -221,6 +223,7 @@ struct dds_proto_event {
 	struct dds_proto_msg msg;  /* COMPLETE, MESSAGE; also set for a drop after parsing */
 	void *buf;                 /* COMPLETE: the payload, owned by the caller now */
 	size_t len;                /* COMPLETE: its length (msg.u.frag.tm.payload_len) */
+	uint64_t first_ns;         /* COMPLETE: now_ns of the message's first fragment */
 };
 
 struct dds_proto_rx;
@@ -238,6 +241,15 @@ void dds_proto_rx_input(struct dds_proto_rx *rx, const uint8_t *dgram, size_t le
 			uint64_t now_ns, struct dds_proto_event *ev);
 /* Drop partial messages whose deadline is <= now_ns (DDS_DROP_TIMEOUT each). Returns how many. */
 unsigned dds_proto_rx_expire(struct dds_proto_rx *rx, uint64_t now_ns);
+
+/* Called by dds_proto_rx_drain() for each partial message: its header as its first fragment
+ * gave it (type, device, request id, model hash, fragment count; frag_index 0) and the time of
+ * that fragment. */
+typedef void (*dds_proto_drain_fn)(void *arg, const struct dds_proto_hdr *h, uint64_t first_ns);
+/* Release every partial message (e.g. when the node stops), calling fn (may be NULL) with each
+ * one's header first, so that the caller can refuse it. Not counted as drops: the caller counts.
+ * Returns how many were released. */
+unsigned dds_proto_rx_drain(struct dds_proto_rx *rx, dds_proto_drain_fn fn, void *arg);
 
 /* Counter of a reason (drops; the OK counter counts accepted datagrams). */
 uint64_t dds_proto_rx_count(const struct dds_proto_rx *rx, int reason);

@@ -12,6 +12,7 @@ struct slot {
 	uint32_t device_id;
 	uint64_t request_id, model_hash;
 	uint64_t deadline;
+	uint64_t first_ns; /* when the first fragment came */
 	struct dds_proto_tmsg tm;
 	struct dds_proto_dev *dev;
 	uint8_t *buf;    /* payload_len bytes from the allocator */
@@ -146,6 +147,24 @@ unsigned dds_proto_rx_expire(struct dds_proto_rx *rx, uint64_t now_ns)
 	return n;
 }
 
+unsigned dds_proto_rx_drain(struct dds_proto_rx *rx, dds_proto_drain_fn fn, void *arg)
+{
+	unsigned n = 0;
+	for (uint32_t i = 0; i < rx->cfg.max_slots; i++) {
+		struct slot *s = &rx->slots[i];
+		if (!s->used)
+			continue;
+		struct dds_proto_hdr h = {.type = s->type, .device_id = s->device_id,
+					  .frag_count = s->frag_count, .request_id = s->request_id,
+					  .model_hash = s->model_hash};
+		if (fn)
+			fn(arg, &h, s->first_ns);
+		slot_free(rx, s, false);
+		n++;
+	}
+	return n;
+}
+
 static bool tensor_equal(const struct dds_proto_tensor *a, const struct dds_proto_tensor *b)
 {
 	return a->value_id == b->value_id && a->dtype == b->dtype && a->ndim == b->ndim &&
@@ -245,6 +264,7 @@ static int slot_new(struct dds_proto_rx *rx, struct dds_proto_dev *dev,
 	s->request_id = m->h.request_id;
 	s->model_hash = m->h.model_hash;
 	s->deadline = now + rx->cfg.timeout_ns;
+	s->first_ns = now;
 	s->tm = m->u.frag.tm;
 	s->dev = dev;
 	s->units_have = 0;
@@ -281,6 +301,7 @@ static int rx_fragment(struct dds_proto_rx *rx, struct dds_proto_dev *dev, uint6
 	ev->kind = DDS_EV_COMPLETE;
 	ev->buf = s->buf;
 	ev->len = s->tm.payload_len;
+	ev->first_ns = s->first_ns;
 	slot_free(rx, s, true);
 	return DDS_PROTO_OK;
 }
@@ -333,6 +354,7 @@ void dds_proto_rx_input(struct dds_proto_rx *rx, const uint8_t *dgram, size_t le
 	ev->kind = DDS_EV_NONE;
 	ev->buf = NULL;
 	ev->len = 0;
+	ev->first_ns = 0;
 	ev->reason = rx_datagram(rx, dgram, len, now_ns, ev);
 	rx->count[ev->reason]++;
 }

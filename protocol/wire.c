@@ -30,6 +30,8 @@ static const char *const reason_names[DDS_PROTO_REASON__COUNT] = {
 	[DDS_DROP_TIMEOUT] = "timeout",
 	[DDS_DROP_UNKNOWN_MODEL] = "unknown_model",
 	[DDS_DROP_BAD_SPLIT] = "bad_split",
+	[DDS_DROP_EXEC_FAILED] = "exec_failed",
+	[DDS_DROP_SHUTTING_DOWN] = "shutting_down",
 };
 
 const char *dds_proto_reason_name(int reason)

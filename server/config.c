@@ -1,16 +1,21 @@
 /* config.c: dds-server's JSON config (jansson): defaults, a table of every key, errors naming the key. */
+#define _GNU_SOURCE /* CPU_SETSIZE */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <jansson.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "srv_int.h"
 
 enum key_type { KT_U16, KT_U32, KT_U64, KT_INT, KT_BOOL, KT_DOUBLE, KT_IPV4, KT_PORT, KT_MS,
-		KT_KERNELS };
+		KT_KERNELS, KT_BACKEND };
+
+const char *const srv_backend_names[3] = {"auto", "cpu", "cuda"};
 
 /* One scalar key "<section>.<name>" and where it lands in struct srv_cfg. */
 struct key_spec {
@@ -43,8 +48,19 @@ static const struct key_spec keys[] = {
 	 1099511627776.0},
 	{"reassembly", "max_payload", KT_U32, OFF(dp.proto.max_payload), 4, 1073741824},
 	{"reassembly", "timeout_ms", KT_MS, OFF(dp.proto.timeout_ns), 1, 600000},
-	{"engine", "kernels", KT_KERNELS, OFF(kernels), 0, 0},
+	{"engine", "kernels", KT_KERNELS, OFF(reference_kernels), 0, 0},
 	{"engine", "threads", KT_INT, OFF(engine_threads), 0, 256},
+	{"engine", "backend", KT_BACKEND, OFF(backend), 0, 0},
+	{"scheduler", "max_queued_total", KT_U32, OFF(sched.max_queued_total), 1, 1048576},
+	{"scheduler", "max_queued_per_device", KT_U32, OFF(sched.max_queued_per_device), 1,
+	 1048576},
+	{"scheduler", "max_devices", KT_U32, OFF(sched.max_devices), 1, 1048576},
+	{"scheduler", "max_groups", KT_U32, OFF(sched.max_groups), 1, 65536},
+	{"scheduler", "stop_grace_ms", KT_MS, OFF(stop_grace_ns), 0, 600000},
+	{"scheduler", "busy_retry_ms", KT_U32, OFF(busy_retry_ms), 1, 60000},
+	{"scheduler", "worker_poll_us", KT_U32, OFF(worker_poll_us), 0, 1000000},
+	{"scheduler", "worker_cpu", KT_INT, OFF(worker_cpu), -1, CPU_SETSIZE - 1},
+	{"scheduler", "worker_priority", KT_INT, OFF(worker_priority), 0, 99},
 	{"pricing", "capacity", KT_DOUBLE, OFF(pricing.capacity), 1e-300, 1e300},
 	{"pricing", "base_price", KT_DOUBLE, OFF(pricing.base_price), 1e-300, 1e300},
 	{"pricing", "budget_cap", KT_DOUBLE, OFF(pricing.budget_cap), 1e-300, 1e300},
@@ -75,8 +91,16 @@ void srv_cfg_defaults(struct srv_cfg *c)
 	c->dp.proto.max_bytes_per_device = 32ull << 20;
 	c->dp.proto.max_payload = 16u << 20;
 	c->dp.proto.timeout_ns = 500ull * 1000000;
-	c->kernels = DDS_KERNELS_FAST;
 	c->engine_threads = 1;
+	c->backend = SRV_BACKEND_AUTO;
+	c->sched = (struct dds_sched_config){.max_queued_total = 1024,
+					     .max_queued_per_device = 64,
+					     .max_devices = 1024,
+					     .max_groups = 256};
+	c->stop_grace_ns = 2000ull * 1000000;
+	c->busy_retry_ms = 10;
+	c->worker_poll_us = 50;
+	c->worker_cpu = -1;
 	dds_pricing_cfg_default(&c->pricing);
 }
 
@@ -135,12 +159,19 @@ static int set_key(struct srv_cfg *c, const struct key_spec *k, json_t *v, const
 		return 0;
 	case KT_KERNELS:
 		if (json_is_string(v) && !strcmp(json_string_value(v), "fast"))
-			*(enum dds_kernels *)dst = DDS_KERNELS_FAST;
+			*(bool *)dst = false;
 		else if (json_is_string(v) && !strcmp(json_string_value(v), "reference"))
-			*(enum dds_kernels *)dst = DDS_KERNELS_REF;
+			*(bool *)dst = true;
 		else
 			return KFAIL("%s: must be \"fast\" or \"reference\"", path);
 		return 0;
+	case KT_BACKEND:
+		for (int i = 0; i < 3; i++)
+			if (json_is_string(v) && !strcmp(json_string_value(v), srv_backend_names[i])) {
+				*(enum srv_backend *)dst = (enum srv_backend)i;
+				return 0;
+			}
+		return KFAIL("%s: must be \"auto\", \"cpu\" or \"cuda\"", path);
 	default:
 		return set_number(c, k, v, path, err, n);
 	}
@@ -263,15 +294,26 @@ static int load_model(struct srv_model_cfg *m, size_t i, json_t *o, const char *
 		      size_t n)
 {
 	json_t *g = json_object_get(o, "graph"), *w = json_object_get(o, "weights");
-	json_t *seed = json_object_get(o, "seed");
+	json_t *seed = json_object_get(o, "seed"), *mb = json_object_get(o, "max_batch");
+	json_t *md = json_object_get(o, "max_delay_us");
 	const char *name;
 	json_t *v;
 
 	if (!json_is_object(o))
 		return KFAIL("models[%zu]: must be an object {\"graph\": ...}", i);
 	json_object_foreach(o, name, v)
-		if (strcmp(name, "graph") && strcmp(name, "weights") && strcmp(name, "seed"))
+		if (strcmp(name, "graph") && strcmp(name, "weights") && strcmp(name, "seed") &&
+		    strcmp(name, "max_batch") && strcmp(name, "max_delay_us"))
 			return KFAIL("models[%zu].%s: unknown key", i, name);
+	if (mb && (!json_is_integer(mb) || json_integer_value(mb) < 1 ||
+		   json_integer_value(mb) > DDS_SCHED_MAX_BATCH))
+		return KFAIL("models[%zu].max_batch: must be an integer in 1..%d", i,
+			     DDS_SCHED_MAX_BATCH);
+	if (md && (!json_is_integer(md) || json_integer_value(md) < 0 ||
+		   json_integer_value(md) > 1000000))
+		return KFAIL("models[%zu].max_delay_us: must be an integer in 0..1000000", i);
+	m->batch.max_batch = mb ? (int)json_integer_value(mb) : 8;
+	m->batch.max_delay_ns = md ? (uint64_t)json_integer_value(md) * 1000 : 0;
 	if (!json_is_string(g) || copy_path(m->graph, json_string_value(g), dir))
 		return KFAIL("models[%zu].graph: must be the path of a model JSON file", i);
 	if (w && !json_is_null(w) &&
@@ -316,7 +358,7 @@ static int load_top(struct srv_cfg *c, json_t *root, const char *dir, char *err,
 			rc = load_models(c, v, dir, err, n);
 		else if (!strcmp(name, "interface") || !strcmp(name, "dataplane") ||
 			 !strcmp(name, "reassembly") || !strcmp(name, "engine") ||
-			 !strcmp(name, "pricing"))
+			 !strcmp(name, "pricing") || !strcmp(name, "scheduler"))
 			rc = load_section(c, name, v, err, n);
 		else
 			rc = KFAIL("%s: unknown key (docs/server.md lists them all)", name);
@@ -359,7 +401,7 @@ int srv_cfg_set(struct srv_cfg *c, const char *key, const char *value, char *err
 	if (!k)
 		return KFAIL("%s: unknown key (docs/server.md lists them all)", key);
 	v = json_loads(value, JSON_DECODE_ANY, NULL);
-	if (!v || k->type == KT_IPV4 || k->type == KT_KERNELS) {
+	if (!v || k->type == KT_IPV4 || k->type == KT_KERNELS || k->type == KT_BACKEND) {
 		json_decref(v);
 		v = json_string(value);
 	}
@@ -384,5 +426,12 @@ int srv_cfg_check(const struct srv_cfg *c, char *err, size_t n)
 			     "(no request that large could ever be held)", p->max_payload);
 	if (c->n_models == 0)
 		return KFAIL("models: at least one model is needed");
+	if (c->sched.max_queued_per_device > c->sched.max_queued_total)
+		return KFAIL("scheduler.max_queued_per_device: %u is above "
+			     "scheduler.max_queued_total (%u)", c->sched.max_queued_per_device,
+			     c->sched.max_queued_total);
+	if (c->worker_cpu >= 0 && c->worker_cpu >= sysconf(_SC_NPROCESSORS_CONF))
+		return KFAIL("scheduler.worker_cpu: CPU %d does not exist (this machine has %ld)",
+			     c->worker_cpu, sysconf(_SC_NPROCESSORS_CONF));
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* main.c: dds-server: init as a table of named steps, the rx lcores, clean stop on SIGINT/SIGTERM. */
+/* main.c: dds-server: init as a table of named steps, the rx lcores and the compute worker, clean stop on SIGINT/SIGTERM. */
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
@@ -27,6 +27,7 @@ struct srv {
 	bool check_only;
 	struct srv_cfg cfg;
 	struct srv_exec *x;
+	struct srv_worker *w;
 	struct dds_dp *dp;
 	struct dds_dp_launch launch[DDS_DP_MAX_QUEUES];
 	char err[1024];
@@ -194,6 +195,18 @@ static int step_signals(struct srv *s)
 	return sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL) ? -1 : 0;
 }
 
+/* The compute worker (scheduler + backend); its thread starts with the port. */
+static int step_worker(struct srv *s)
+{
+	s->w = srv_worker_new(&s->cfg, s->x, &force_quit, s->err, sizeof(s->err));
+	return s->w ? 0 : -1;
+}
+
+static void step_worker_undo(struct srv *s)
+{
+	srv_worker_free(s->w);
+}
+
 /* One rx queue per worker lcore; the main lcore runs the only queue when there is no worker. */
 static int step_dataplane(struct srv *s)
 {
@@ -201,7 +214,10 @@ static int step_dataplane(struct srv *s)
 	unsigned workers = rte_lcore_count() - 1;
 
 	s->cfg.dp.n_queues = (uint16_t)(workers ? workers : 1);
-	srv_exec_ops(s->x, &ops);
+	s->cfg.dp.price_recent_ns = s->cfg.pricing.expire_rounds * s->cfg.pricing.round_ns;
+	s->cfg.dp.stop_wait_ns = s->cfg.stop_grace_ns + 1000000000ull;
+	s->cfg.dp.busy_retry_ms = s->cfg.busy_retry_ms;
+	srv_exec_ops(s->x, s->w, &ops);
 	s->dp = dds_dp_create(&s->cfg.dp, &ops, s->err, sizeof(s->err));
 	return s->dp ? 0 : -1;
 }
@@ -214,12 +230,20 @@ static void step_dataplane_undo(struct srv *s)
 
 static int step_telemetry(struct srv *s)
 {
-	return srv_telemetry_register(s->dp, &s->cfg, s->x, s->err, sizeof(s->err));
+	return srv_telemetry_register(s->dp, &s->cfg, s->x, s->w, s->err, sizeof(s->err));
 }
 
 static int step_start(struct srv *s)
 {
+	if (srv_worker_start(s->w, s->err, sizeof(s->err)))
+		return -1;
 	return dds_dp_start(s->dp, s->err, sizeof(s->err)) ? -1 : 0;
+}
+
+/* The worker's thread must be gone before the dataplane (its return rings) is freed. */
+static void step_start_undo(struct srv *s)
+{
+	srv_worker_stop(s->w);
 }
 
 static const struct step {
@@ -233,16 +257,18 @@ static const struct step {
 	{"models", step_models, step_models_undo, false},
 	{"eal", step_eal, step_eal_undo, true},
 	{"signals", step_signals, NULL, true},
+	{"worker", step_worker, step_worker_undo, true},
 	{"dataplane", step_dataplane, step_dataplane_undo, true},
 	{"telemetry", step_telemetry, NULL, true},
-	{"start", step_start, NULL, true},
+	{"start", step_start, step_start_undo, true},
 };
 #define N_STEPS ((int)(sizeof(steps) / sizeof(steps[0])))
 
 /* The counters, flushed to stdout as one JSON object when the daemon stops. */
 static void print_counters(const struct srv *s)
 {
-	json_t *o = json_object(), *c = json_object(), *p = json_object();
+	json_t *o = json_object(), *c = json_object(), *p = json_object(), *w = json_object();
+	struct srv_worker_stats ws;
 	struct dds_counters sum;
 	char *text;
 
@@ -252,8 +278,17 @@ static void print_counters(const struct srv *s)
 	for (int r = 0; r < DDS_PROTO_REASON__COUNT; r++)
 		json_object_set_new(p, dds_proto_reason_name(r),
 				    json_integer((json_int_t)dds_dp_proto_count(s->dp, r)));
+	srv_worker_stats(s->w, &ws);
+	for (int v = 0; v < DDS_SCHED_VERDICT__COUNT; v++)
+		json_object_set_new(w, dds_sched_verdict_name(v),
+				    json_integer((json_int_t)ws.sched.verdicts[v]));
+	json_object_set_new(w, "batches", json_integer((json_int_t)ws.sched.batches));
+	json_object_set_new(w, "completed", json_integer((json_int_t)ws.sched.completed));
+	json_object_set_new(w, "exec_failed", json_integer((json_int_t)ws.exec_failed));
+	json_object_set_new(w, "refused_stop", json_integer((json_int_t)ws.refused_stop));
 	json_object_set_new(o, "counters", c);
 	json_object_set_new(o, "proto", p);
+	json_object_set_new(o, "sched", w);
 	text = json_dumps(o, JSON_SORT_KEYS);
 	if (text)
 		printf("%s\n", text);
@@ -284,6 +319,7 @@ static void run(struct srv *s)
 		}
 		rte_eal_mp_wait_lcore();
 	}
+	srv_worker_stop(s->w);
 	fprintf(stderr, "dds-server: stopped\n");
 	print_counters(s);
 }

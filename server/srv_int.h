@@ -7,9 +7,9 @@
 #include <stdint.h>
 
 #include "dds_dpdk.h"
-#include "dds_engine.h"
 #include "dds_model.h"
 #include "dds_pricing.h"
+#include "dds_sched.h"
 
 #define SRV_MAX_MODELS 16
 #define SRV_MAX_EAL_ARGS 64
@@ -18,7 +18,12 @@ struct srv_model_cfg {
 	char graph[PATH_MAX];
 	char weights[PATH_MAX]; /* "" = seeded initialisation */
 	uint64_t seed;
+	struct dds_sched_group_opts batch; /* max_batch, max_delay_ns of its (model, split) groups */
 };
+
+/* engine.backend */
+enum srv_backend { SRV_BACKEND_AUTO, SRV_BACKEND_CPU, SRV_BACKEND_CUDA };
+extern const char *const srv_backend_names[3];
 
 /* Everything the config file (docs/server.md) and the flags say. Defaults from srv_cfg_defaults. */
 struct srv_cfg {
@@ -29,8 +34,15 @@ struct srv_cfg {
 	uint32_t n_devices;
 	struct srv_model_cfg models[SRV_MAX_MODELS];
 	int n_models;
-	enum dds_kernels kernels;
+	bool reference_kernels; /* engine.kernels "reference" */
 	int engine_threads;
+	enum srv_backend backend;
+	struct dds_sched_config sched;
+	uint64_t stop_grace_ns;  /* scheduler.stop_grace_ms */
+	uint32_t busy_retry_ms;  /* scheduler.busy_retry_ms */
+	uint32_t worker_poll_us; /* scheduler.worker_poll_us: busy-poll after work before sleeping */
+	int worker_cpu;          /* scheduler.worker_cpu: the worker's only CPU; -1 = srv_worker_start's choice */
+	int worker_priority;     /* scheduler.worker_priority: SCHED_FIFO priority; 0 = SCHED_OTHER */
 	struct dds_pricing_cfg pricing;
 };
 
@@ -45,20 +57,47 @@ int srv_cfg_set(struct srv_cfg *c, const char *key, const char *value, char *err
 int srv_cfg_check(const struct srv_cfg *c, char *err, size_t err_len);
 void srv_cfg_free(struct srv_cfg *c);
 
-/* The models and their executor (the CPU engine, synchronously on the rx lcore for now). */
+/* The glue behind the dataplane's boundary: loaded models, split checks, the market. */
 struct srv_exec;
+struct srv_worker;
 struct srv_exec *srv_exec_new(const struct srv_cfg *c, char *err, size_t err_len);
 void srv_exec_free(struct srv_exec *x);
-/* Fill ops for dds_dp_create(); x must outlive the dataplane. */
-void srv_exec_ops(struct srv_exec *x, struct dds_dp_ops *ops);
+/* Fill ops for dds_dp_create(): requests go to worker w. x and w must outlive the dataplane. */
+void srv_exec_ops(struct srv_exec *x, struct srv_worker *w, struct dds_dp_ops *ops);
 int srv_exec_n_models(const struct srv_exec *x);
 const struct dds_model *srv_exec_model(const struct srv_exec *x, int i);
-/* The market (pricing/): read by telemetry, written by queue 0's lcore. */
-const struct dds_pricing *srv_exec_market(const struct srv_exec *x);
+/* The index of the model with this wire hash, or -1. */
+int srv_exec_find(const struct srv_exec *x, uint64_t hash);
+/* The market (pricing/): read by telemetry and the worker, written by queue 0's lcore. */
+struct dds_pricing *srv_exec_market(const struct srv_exec *x);
+
+/* The compute worker (worker.c): one thread that owns the scheduler and the backend. Jobs come
+ * from the rx lcores over a multi-producer ring; finished jobs go back with dds_dp_job_done().
+ * Created after rte_eal_init(); started once the dataplane exists; stopped (joined) after the
+ * rx lcores returned, before the dataplane is freed. `stop` is the daemon's force_quit: once it
+ * is set, queued jobs still run for cfg->stop_grace_ns, then are refused (shutting_down). */
+struct srv_worker *srv_worker_new(const struct srv_cfg *c, struct srv_exec *x,
+				  volatile bool *stop, char *err, size_t err_len);
+int srv_worker_start(struct srv_worker *w, char *err, size_t err_len);
+/* Offer a job (any rx lcore): 0 taken, -1 the worker's ring is full. */
+int srv_worker_submit(struct srv_worker *w, struct dds_dp_job *job);
+/* Join the thread (jobs still held are refused shutting_down and handed back). */
+void srv_worker_stop(struct srv_worker *w);
+void srv_worker_free(struct srv_worker *w);
+
+/* What the worker publishes for telemetry (a copy, taken under its lock). */
+struct srv_worker_stats {
+	struct dds_sched_stats sched;
+	uint32_t groups, plans;
+	uint64_t exec_failed, refused_stop, ring_full;
+	uint64_t batch_hist[9]; /* batches by size: 1, 2, 3-4, 5-8, ..., 129-256 */
+	const char *backend;
+};
+void srv_worker_stats(struct srv_worker *w, struct srv_worker_stats *out);
 
 /* Telemetry commands under /dds/ over the running dataplane. Returns 0 or -1 with err. */
 int srv_telemetry_register(struct dds_dp *dp, const struct srv_cfg *c, struct srv_exec *x,
-			   char *err, size_t err_len);
+			   struct srv_worker *w, char *err, size_t err_len);
 /* Make the commands fail from now on: call before freeing the dataplane. */
 void srv_telemetry_detach(void);
 

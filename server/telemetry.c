@@ -1,21 +1,27 @@
 /* telemetry.c: the daemon's state and counters as DPDK telemetry commands under /dds/ (read by dds-ctl). */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include <rte_telemetry.h>
 
+#include "dds_hist.h"
 #include "srv_int.h"
 
 /* What the callbacks read; set once before the commands are registered, never freed before
- * rte_eal_cleanup() stops the telemetry thread. */
+ * rte_eal_cleanup() stops the telemetry thread. The latency baseline (what /dds/latency_reset
+ * last saw) is the telemetry's own, under `lock` (each client has its own thread). */
 static struct {
 	struct dds_dp *dp;
 	const struct srv_cfg *cfg;
 	struct srv_exec *x;
+	struct srv_worker *w;
 	time_t started;
-} tel;
+	pthread_mutex_t lock;
+	struct dds_hist *base[DDS_DP_LAT__COUNT];
+} tel = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* The commands answer "stopped" (an error) once the dataplane is gone. */
 #define TEL_NEED_DP() do { if (!__atomic_load_n(&tel.dp, __ATOMIC_ACQUIRE)) return -1; } while (0)
@@ -73,8 +79,7 @@ static int tel_cmd_state(const char *cmd, const char *params, struct rte_tel_dat
 	const struct dds_iface *i;
 	char ip[INET_ADDRSTRLEN], mac[18], num[32];
 	uint64_t slots, bytes;
-	double p, p0;
-	struct dds_dp_ops ops;
+	struct dds_price_view pv;
 
 	(void)cmd;
 	(void)params;
@@ -83,8 +88,7 @@ static int tel_cmd_state(const char *cmd, const char *params, struct rte_tel_dat
 	inet_ntop(AF_INET, &i->ip, ip, sizeof(ip));
 	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", i->mac[0], i->mac[1],
 		 i->mac[2], i->mac[3], i->mac[4], i->mac[5]);
-	srv_exec_ops(tel.x, &ops);
-	ops.price(ops.arg, &p, &p0);
+	dds_pricing_read_price(srv_exec_market(tel.x), &pv);
 	dds_dp_reasm_usage(tel.dp, &slots, &bytes);
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_string(d, "ip", ip);
@@ -95,9 +99,9 @@ static int tel_cmd_state(const char *cmd, const char *params, struct rte_tel_dat
 	rte_tel_data_add_dict_int(d, "mtu", (int)tel.cfg->dp.mtu);
 	rte_tel_data_add_dict_int(d, "models", srv_exec_n_models(tel.x));
 	rte_tel_data_add_dict_int(d, "devices", (int)tel.cfg->n_devices);
-	snprintf(num, sizeof(num), "%.17g", p);
+	snprintf(num, sizeof(num), "%.17g", pv.price);
 	rte_tel_data_add_dict_string(d, "price", num);
-	snprintf(num, sizeof(num), "%.17g", p0);
+	snprintf(num, sizeof(num), "%.17g", tel.cfg->pricing.base_price);
 	rte_tel_data_add_dict_string(d, "base_price", num);
 	rte_tel_data_add_dict_u64(d, "reassembly_requests", slots);
 	rte_tel_data_add_dict_u64(d, "reassembly_bytes", bytes);
@@ -152,8 +156,107 @@ static int tel_cmd_pricing(const char *cmd, const char *params, struct rte_tel_d
 	return 0;
 }
 
+/* One interval's summary as flat keys "<name>_count", "<name>_p50_ns", ... (nanoseconds). */
+static void tel_hist(struct rte_tel_data *d, const char *name, const struct dds_hist *h)
+{
+	struct dds_hist_summary s;
+	char key[64];
+
+	dds_hist_summarize(h, &s);
+#define TEL_U64(suffix, v)                                                   \
+	do {                                                                 \
+		snprintf(key, sizeof(key), "%s_%s", name, suffix);          \
+		rte_tel_data_add_dict_u64(d, key, v);                        \
+	} while (0)
+	TEL_U64("count", s.count);
+	TEL_U64("p50_ns", s.p50);
+	TEL_U64("p90_ns", s.p90);
+	TEL_U64("p99_ns", s.p99);
+	TEL_U64("p999_ns", s.p999);
+	TEL_U64("max_ns", s.max);
+	TEL_U64("mean_ns", (uint64_t)(s.mean + 0.5));
+	TEL_U64("overflow", s.overflow);
+#undef TEL_U64
+}
+
+/* The latency histograms since the last reset; with `reset`, the baseline moves to now. */
+static int tel_latency(struct rte_tel_data *d, bool reset)
+{
+	struct dds_hist *cur = dds_dp_hist_new(), *since = dds_dp_hist_new();
+	int rc = cur && since ? 0 : -1;
+
+	pthread_mutex_lock(&tel.lock);
+	for (int i = 0; i < DDS_DP_LAT__COUNT && rc == 0; i++)
+		if (!tel.base[i] && !(tel.base[i] = dds_dp_hist_new()))
+			rc = -1;
+	if (rc == 0)
+		rte_tel_data_start_dict(d);
+	for (int i = 0; i < DDS_DP_LAT__COUNT && rc == 0; i++) {
+		rc = dds_dp_latency(tel.dp, i, cur) || dds_hist_snapshot(cur, since) ||
+		     dds_hist_sub(since, tel.base[i]) ? -1 : 0;
+		if (rc == 0)
+			tel_hist(d, dds_dp_lat_name(i), since);
+		if (rc == 0 && reset)
+			rc = dds_hist_snapshot(cur, tel.base[i]);
+	}
+	pthread_mutex_unlock(&tel.lock);
+	dds_hist_free(cur);
+	dds_hist_free(since);
+	return rc;
+}
+
+static int tel_cmd_latency(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	(void)cmd;
+	(void)params;
+	TEL_NEED_DP();
+	return tel_latency(d, false);
+}
+
+static int tel_cmd_latency_reset(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	(void)cmd;
+	(void)params;
+	TEL_NEED_DP();
+	return tel_latency(d, true);
+}
+
+static int tel_cmd_sched(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	static const char *const sizes[9] = {"batches_1", "batches_2", "batches_3_4",
+					     "batches_5_8", "batches_9_16", "batches_17_32",
+					     "batches_33_64", "batches_65_128", "batches_129_256"};
+	struct srv_worker_stats st;
+	char key[64];
+
+	(void)cmd;
+	(void)params;
+	TEL_NEED_DP();
+	srv_worker_stats(tel.w, &st);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "backend", st.backend);
+	rte_tel_data_add_dict_u64(d, "groups", st.groups);
+	rte_tel_data_add_dict_u64(d, "plans", st.plans);
+	rte_tel_data_add_dict_u64(d, "queued", st.sched.queued);
+	rte_tel_data_add_dict_u64(d, "running", st.sched.running);
+	rte_tel_data_add_dict_u64(d, "devices", st.sched.devices);
+	rte_tel_data_add_dict_u64(d, "batches", st.sched.batches);
+	rte_tel_data_add_dict_u64(d, "dispatched", st.sched.dispatched);
+	rte_tel_data_add_dict_u64(d, "completed", st.sched.completed);
+	for (int v = 0; v < DDS_SCHED_VERDICT__COUNT; v++) {
+		snprintf(key, sizeof(key), "enqueue_%s", dds_sched_verdict_name(v));
+		rte_tel_data_add_dict_u64(d, key, st.sched.verdicts[v]);
+	}
+	rte_tel_data_add_dict_u64(d, "exec_failed", st.exec_failed);
+	rte_tel_data_add_dict_u64(d, "refused_shutting_down", st.refused_stop);
+	rte_tel_data_add_dict_u64(d, "ring_full", st.ring_full);
+	for (int i = 0; i < 9; i++)
+		rte_tel_data_add_dict_u64(d, sizes[i], st.batch_hist[i]);
+	return 0;
+}
+
 int srv_telemetry_register(struct dds_dp *dp, const struct srv_cfg *c, struct srv_exec *x,
-			   char *err, size_t n)
+			   struct srv_worker *w, char *err, size_t n)
 {
 	static const struct {
 		const char *cmd, *help;
@@ -169,11 +272,18 @@ int srv_telemetry_register(struct dds_dp *dp, const struct srv_cfg *c, struct sr
 		{"/dds/models", "Models served, by wire hash. No parameters", tel_cmd_models},
 		{"/dds/pricing", "The market's last round: price, budgets, devices. No parameters",
 		 tel_cmd_pricing},
+		{"/dds/latency", "Server-side latency per stage since the last reset (ns). No "
+		 "parameters", tel_cmd_latency},
+		{"/dds/latency_reset", "Latency per stage since the last reset (ns), then reset. No "
+		 "parameters", tel_cmd_latency_reset},
+		{"/dds/sched", "Scheduler and backend: queues, groups, plans, batches, verdicts. No "
+		 "parameters", tel_cmd_sched},
 	};
 
 	tel.dp = dp;
 	tel.cfg = c;
 	tel.x = x;
+	tel.w = w;
 	tel.started = time(NULL);
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		int rc = rte_telemetry_register_cmd(cmds[i].cmd, cmds[i].fn, cmds[i].help);

@@ -68,10 +68,10 @@ static int play(const struct dds_sim *sim, struct dds_budget *b, struct dds_sim_
 
 		out->round_price[t] = p;
 		for (int i = 0; i < out->n; i++) {
-			if (sim_rand_unit(rng) >= c->update_prob)
+			if (dds_rand_unit(rng) >= c->update_prob)
 				continue;
 			if (update(&sim->dev[i], &b[i], out->mode, p) < 0)
-				return sim_fail(err, err_len, "device %d: budget update failed at "
+				return dds_fail(err, err_len, "device %d: budget update failed at "
 						"price %g", i, p);
 			if (i == out->tracked)
 				out->seen[out->n_seen++] = p;
@@ -109,21 +109,21 @@ int dds_sim_run(const struct dds_sim *sim, int n, enum dds_sim_mode mode, double
 
 	memset(out, 0, sizeof(*out));
 	if (n < 1 || n > c->population)
-		return sim_fail(err, err_len, "run: n = %d outside 1..%d", n, c->population);
+		return dds_fail(err, err_len, "run: n = %d outside 1..%d", n, c->population);
 	if (!(x0 > 0 && isfinite(x0)) || !(ref_price > 0 && isfinite(ref_price)))
-		return sim_fail(err, err_len, "run: start budget and reference price must be > 0");
+		return dds_fail(err, err_len, "run: start budget and reference price must be > 0");
 	b = calloc((size_t)n, sizeof(*b));
 	if (!b || run_alloc(out, n, c->rounds) < 0) {
 		free(b);
 		dds_sim_run_free(out);
-		return sim_fail(err, err_len, "out of memory");
+		return dds_fail(err, err_len, "out of memory");
 	}
 	out->n = n;
 	out->rounds = c->rounds;
 	out->mode = mode;
 	out->x0 = x0;
 	out->ref_price = ref_price;
-	out->tracked = (int)(sim_rand_next(&rng) % (uint64_t)n);
+	out->tracked = (int)(dds_rand_next(&rng) % (uint64_t)n);
 	for (int i = 0; i < n; i++) {
 		dds_budget_init(&b[i], &c->budget, x0); /* cfg checked in dds_sim_new */
 		out->x[i] = b[i].x;

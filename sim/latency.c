@@ -51,7 +51,7 @@ int dds_sim_device_latency(const struct dds_sim *sim, int i, int n, enum dds_sim
 	int rc;
 
 	if (n < 1 || n > sim->cfg.population || i < 0 || i >= n)
-		return sim_fail(err, err_len, "latency: device %d of %d outside the population", i,
+		return dds_fail(err, err_len, "latency: device %d of %d outside the population", i,
 				n);
 	d = &sim->dev[i];
 	r = sim->cfg.capacity / n;
@@ -68,14 +68,14 @@ int dds_sim_device_latency(const struct dds_sim *sim, int i, int n, enum dds_sim
 	case DDS_SIM_DDS_MOMENTUM:
 	case DDS_SIM_DDS_EXACT:
 		if (!run || run->n != n)
-			return sim_fail(err, err_len, "latency: DDS needs a run of %d devices", n);
+			return dds_fail(err, err_len, "latency: DDS needs a run of %d devices", n);
 		dds_latency(d, run->x[i], run->final_price, out);
 		return 0;
 	default:
-		return sim_fail(err, err_len, "latency: unknown policy %d", (int)pol);
+		return dds_fail(err, err_len, "latency: unknown policy %d", (int)pol);
 	}
 	if (rc < 0)
-		return sim_fail(err, err_len, "latency of device %d (%s): %s", i,
+		return dds_fail(err, err_len, "latency of device %d (%s): %s", i,
 				dds_sim_policy_name(pol), pe.msg);
 	from_result(&res, out);
 	return 0;

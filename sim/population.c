@@ -7,32 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sim_fail(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && err_len) {
-		va_start(ap, fmt);
-		vsnprintf(err, err_len, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
-uint64_t sim_rand_next(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
-double sim_rand_unit(uint64_t *state)
-{
-	return (double)(sim_rand_next(state) >> 11) * 0x1.0p-53;
-}
-
 void dds_sim_cfg_default(struct dds_sim_cfg *cfg)
 {
 	*cfg = (struct dds_sim_cfg){
@@ -102,7 +76,7 @@ int dds_sim_cfg_check(const struct dds_sim_cfg *c, char *err, size_t err_len)
 			      "sniff points >= 2, sniff move > 0)";
 	}
 	if (bad)
-		return sim_fail(err, err_len, "%s", bad);
+		return dds_fail(err, err_len, "%s", bad);
 	return 0;
 }
 
@@ -114,7 +88,7 @@ static int load_models(struct dds_sim *sim, char *err, size_t err_len)
 
 		snprintf(path, sizeof(path), "%s/%s.json", sim->cfg.zoo_dir, sim->cfg.models[k]);
 		if (dds_model_load_graph(path, &sim->models[k], &e) < 0)
-			return sim_fail(err, err_len, "loading a model: %s", e.msg);
+			return dds_fail(err, err_len, "loading a model: %s", e.msg);
 	}
 	return 0;
 }
@@ -128,7 +102,7 @@ static int copy_pieces(struct sim_dev *d, char *err, size_t err_len)
 
 	d->pieces = calloc((size_t)n, sizeof(*d->pieces));
 	if (!d->pieces)
-		return sim_fail(err, err_len, "out of memory");
+		return dds_fail(err, err_len, "out of memory");
 	for (int k = 0; k < n; k++) {
 		const struct dds_part_piece *pc = dds_part_envelope_piece(d->env, k);
 
@@ -136,7 +110,7 @@ static int copy_pieces(struct sim_dev *d, char *err, size_t err_len)
 							  .r_lo = pc->r_lo, .r_hi = pc->r_hi };
 	}
 	if (dds_part_edge_only(d->ctx, 1, &eo, &pe) < 0)
-		return sim_fail(err, err_len, "edge-only latency: %s", pe.msg);
+		return dds_fail(err, err_len, "edge-only latency: %s", pe.msg);
 	d->view = (struct dds_budget_pieces){ .piece = d->pieces, .n = n, .t_local = eo.total };
 	d->pub.t_local = eo.total;
 	d->pub.n_pieces = n;
@@ -151,16 +125,16 @@ static int make_device(struct dds_sim *sim, struct sim_dev *d, uint64_t *rng, ch
 	struct dds_part_linear lin;
 	struct dds_part_err pe;
 
-	d->pub.model = (int)(sim_rand_next(rng) % (uint64_t)c->n_models);
-	d->pub.flops = c->flops_min + (c->flops_max - c->flops_min) * sim_rand_unit(rng);
-	d->pub.up_bw = c->bw_min * pow(c->bw_max / c->bw_min, sim_rand_unit(rng));
+	d->pub.model = (int)(dds_rand_next(rng) % (uint64_t)c->n_models);
+	d->pub.flops = c->flops_min + (c->flops_max - c->flops_min) * dds_rand_unit(rng);
+	d->pub.up_bw = c->bw_min * pow(c->bw_max / c->bw_min, dds_rand_unit(rng));
 	lin = (struct dds_part_linear){ .device_flops = d->pub.flops, .beta = 1,
 					.up_bw = d->pub.up_bw, .down_bw = d->pub.up_bw,
 					.use_macs = true };
 	if (dds_part_graph_from_model(sim->models[d->pub.model], &lin, &d->mi, &pe) < 0 ||
 	    dds_part_ctx_new(&d->mi.in, &d->ctx, &pe) < 0 ||
 	    dds_part_envelope_new(d->ctx, &d->env, &pe) < 0)
-		return sim_fail(err, err_len, "device envelope (%s): %s",
+		return dds_fail(err, err_len, "device envelope (%s): %s",
 				c->models[d->pub.model], pe.msg);
 	return copy_pieces(d, err, err_len);
 }
@@ -174,13 +148,13 @@ int dds_sim_new(const struct dds_sim_cfg *cfg, struct dds_sim **out, char *err, 
 		return -1;
 	sim = calloc(1, sizeof(*sim));
 	if (!sim)
-		return sim_fail(err, err_len, "out of memory");
+		return dds_fail(err, err_len, "out of memory");
 	sim->cfg = *cfg;
 	sim->cfg.budget.lambda = cfg->lambda;
 	rng = cfg->seed;
 	sim->dev = calloc((size_t)cfg->population, sizeof(*sim->dev));
 	if (!sim->dev) {
-		sim_fail(err, err_len, "out of memory");
+		dds_fail(err, err_len, "out of memory");
 		goto err;
 	}
 	if (load_models(sim, err, err_len) < 0)
@@ -267,14 +241,14 @@ int dds_sim_equilibrium(const struct dds_sim *sim, int n, struct dds_eq_result *
 	int rc;
 
 	if (n < 1 || n > sim->cfg.population)
-		return sim_fail(err, err_len, "equilibrium: n = %d outside 1..%d", n,
+		return dds_fail(err, err_len, "equilibrium: n = %d outside 1..%d", n,
 				sim->cfg.population);
 	pl = calloc((size_t)n, sizeof(*pl));
 	ctx = calloc((size_t)n, sizeof(*ctx));
 	if (!pl || !ctx) {
 		free(pl);
 		free(ctx);
-		return sim_fail(err, err_len, "out of memory");
+		return dds_fail(err, err_len, "out of memory");
 	}
 	for (int i = 0; i < n; i++) {
 		ctx[i] = (struct eq_ctx){ .sim = sim, .i = i };

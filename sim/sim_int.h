@@ -5,6 +5,7 @@
 #include "dds_model.h"
 #include "dds_part_model.h"
 #include "dds_sim.h"
+#include "dds_util.h"
 
 /* What the simulator keeps per device beyond the public struct: its latency graph (for the
  * baselines) and its envelope, twice: the partitioner's pieces and agent/budget's copy. */
@@ -23,13 +24,5 @@ struct dds_sim {
 	struct sim_dev *dev; /* cfg.population entries */
 };
 
-/* splitmix64: the simulator's only random source. */
-uint64_t sim_rand_next(uint64_t *state);
-/* Uniform in [0, 1). */
-double sim_rand_unit(uint64_t *state);
-
-/* snprintf into err if it is not NULL; always returns -1. */
-int sim_fail(char *err, size_t err_len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
 #endif

@@ -1,6 +1,8 @@
 /* dds-ctl: asks a running dds-server for its state through DPDK's telemetry socket and prints the JSON reply. */
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +16,11 @@ static void usage(FILE *to)
 {
 	fprintf(to,
 		"usage: dds-ctl [-p PREFIX | -s SOCKET] [COMMAND [PARAMS]]\n"
-		"  COMMAND   counters (default), state, proto, models, queue N, or any telemetry\n"
-		"            command starting with '/' (\"/\" lists them all)\n"
+		"       dds-ctl [-p PREFIX | -s SOCKET] latency [--json] [--reset]\n"
+		"  COMMAND   counters (default), state, proto, models, pricing, sched, queue N, or any\n"
+		"            telemetry command starting with '/' (\"/\" lists them all)\n"
+		"  latency   server-side latency per stage since the last reset, as a table in\n"
+		"            microseconds (--json: as JSON; --reset: print, then start afresh)\n"
 		"  -p PREFIX the server's EAL --file-prefix (default: dds)\n"
 		"  -s SOCKET the telemetry socket's path (default: <runtime dir>/<prefix>/dpdk_telemetry.v2)\n"
 		"Prints the reply as JSON on stdout; exits 1 if the server cannot be reached, 3 if the\n"
@@ -67,10 +72,73 @@ static int ctl_ask(int fd, const char *cmd, char *reply)
 	return 0;
 }
 
+/* The latency reply's flat keys "<stage>_<figure>" (ns) as a table or as JSON in us. */
+static const char *const lat_figures[] = {"p50", "p90", "p99", "p999", "max", "mean"};
+#define N_FIGURES (sizeof(lat_figures) / sizeof(lat_figures[0]))
+
+static double lat_us(json_t *dict, const char *stage, const char *figure)
+{
+	char key[96];
+
+	snprintf(key, sizeof(key), "%s_%s_ns", stage, figure);
+	return (double)json_integer_value(json_object_get(dict, key)) / 1000.0;
+}
+
+static int print_latency(const char *reply, bool as_json)
+{
+	json_t *root = json_loads(reply, 0, NULL), *dict, *v, *out = json_object();
+	const char *key;
+	char *text;
+
+	dict = json_is_object(root) ? json_object_iter_value(json_object_iter(root)) : NULL;
+	if (!json_is_object(dict)) {
+		fprintf(stderr, "dds-ctl: latency: unexpected reply: %s\n", reply);
+		json_decref(root);
+		json_decref(out);
+		return 3;
+	}
+	if (!as_json)
+		printf("%-12s %10s %11s %11s %11s %11s %11s   (us)\n", "stage", "count", "p50", "p90",
+		       "p99", "p99.9", "max");
+	json_object_foreach(dict, key, v) {
+		size_t n = strlen(key);
+		char stage[64];
+		json_t *row;
+
+		if (n < 7 || strcmp(key + n - 6, "_count") || n - 6 >= sizeof(stage))
+			continue;
+		snprintf(stage, sizeof(stage), "%.*s", (int)(n - 6), key);
+		if (!as_json) {
+			printf("%-12s %10lld %11.3f %11.3f %11.3f %11.3f %11.3f\n", stage,
+			       (long long)json_integer_value(v), lat_us(dict, stage, "p50"),
+			       lat_us(dict, stage, "p90"), lat_us(dict, stage, "p99"),
+			       lat_us(dict, stage, "p999"), lat_us(dict, stage, "max"));
+			continue;
+		}
+		row = json_object();
+		json_object_set_new(row, "count", json_integer(json_integer_value(v)));
+		for (size_t f = 0; f < N_FIGURES; f++) {
+			char name[32];
+
+			snprintf(name, sizeof(name), "%s_us", lat_figures[f]);
+			json_object_set_new(row, name, json_real(lat_us(dict, stage, lat_figures[f])));
+		}
+		json_object_set_new(out, stage, row);
+	}
+	if (as_json && (text = json_dumps(out, JSON_REAL_PRECISION(12)))) {
+		printf("%s\n", text);
+		free(text);
+	}
+	json_decref(out);
+	json_decref(root);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *prefix = "dds", *sock = NULL;
 	char path[512], cmd[512], *reply;
+	bool latency = false, lat_json = false, lat_reset = false;
 	int o, fd, rc;
 
 	while ((o = getopt(argc, argv, "+p:s:h")) != -1) {
@@ -81,11 +149,26 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (argc - optind > 2) {
+	if (optind < argc && !strcmp(argv[optind], "latency")) {
+		latency = true;
+		for (int i = optind + 1; i < argc; i++) {
+			if (!strcmp(argv[i], "--json"))
+				lat_json = true;
+			else if (!strcmp(argv[i], "--reset"))
+				lat_reset = true;
+			else {
+				usage(stderr);
+				return 2;
+			}
+		}
+		snprintf(cmd, sizeof(cmd), "/dds/latency%s", lat_reset ? "_reset" : "");
+	} else if (argc - optind > 2) {
 		usage(stderr);
 		return 2;
 	}
-	if (optind == argc)
+	if (latency)
+		;
+	else if (optind == argc)
 		snprintf(cmd, sizeof(cmd), "/dds/counters");
 	else
 		snprintf(cmd, sizeof(cmd), "%s%s%s%s", argv[optind][0] == '/' ? "" : "/dds/",
@@ -100,11 +183,13 @@ int main(int argc, char **argv)
 		return 1;
 	reply = malloc(CTL_REPLY_MAX);
 	rc = reply ? ctl_ask(fd, cmd, reply) : -1;
-	if (rc == 0)
+	if (rc == 0 && !latency)
 		printf("%s\n", reply);
 	if (rc == 0 && strlen(reply) >= 6 && !strcmp(reply + strlen(reply) - 6, ":null}")) {
 		fprintf(stderr, "dds-ctl: %s: unknown command, or the server is not ready\n", cmd);
 		rc = 3;
+	} else if (rc == 0 && latency) {
+		rc = print_latency(reply, lat_json);
 	}
 	free(reply);
 	close(fd);

@@ -193,8 +193,8 @@ static int b_exec(void *ctx, const struct dds_dp_request *rq, struct dds_dp_resu
 static int bench_run(unsigned pcap_pkts, size_t frag, uint32_t req, double seconds, bool l4_only)
 {
 	static struct dds_dp_device devs[BENCH_DEVICES];
-	const struct dds_dp_ops ops = {b_ctx_new, b_ctx_free, b_exec, b_check, b_price, NULL, NULL,
-				       NULL};
+	const struct dds_dp_ops ops = {.ctx_new = b_ctx_new, .ctx_free = b_ctx_free,
+				       .execute = b_exec, .check = b_check, .price = b_price};
 	struct dds_dp_cfg cfg = {
 		.n_queues = 1, .rx_desc = 1024, .tx_desc = 1024, .burst = 32,
 		.mtu = (uint32_t)RTE_MAX(bench_mtu(frag), (size_t)1500), .n_mbufs = pcap_pkts + 16383,

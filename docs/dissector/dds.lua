@@ -16,7 +16,7 @@ local reasons = {
     "bad_fragment", "bad_tensor", "bad_value", "unexpected_type", "unknown_device", "bad_mac",
     "replay", "too_large", "device_slots", "device_memory", "table_full", "memory",
     "alloc_failed", "duplicate", "inconsistent", "overlap_conflict", "timeout", "unknown_model",
-    "bad_split",
+    "bad_split", "exec_failed", "shutting_down",
 }
 local dtypes = { [1] = "float32", [2] = "float16" }
 

@@ -1,4 +1,4 @@
-/* dp_client.c: a test device over kernel UDP: runs heads on the CPU engine, sends every split, checks results bit-exact. */
+/* dp_client.c: a test device over kernel UDP: runs heads on the CPU engine, sends every split, checks results bit-exact; also floods, stops and PRICE checks. */
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <math.h>
@@ -25,6 +25,9 @@ struct client {
 	struct dds_proto_devtab *devs;
 	struct dds_proto_rx *rx;
 	int failures;
+	size_t max_result_dgram; /* largest RESULT datagram received (UDP payload bytes) */
+	unsigned prices;         /* PRICE messages received, rounds strictly increasing */
+	uint64_t last_round;
 };
 
 #define FAIL(c, ...) (fprintf(stderr, "dp_client: FAIL: " __VA_ARGS__), (c)->failures++)
@@ -37,19 +40,47 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* A PRICE: rounds must increase (the receiver drops older ones as replays) and carry p. */
+static void on_price(struct client *c, const struct dds_proto_msg *m)
+{
+	if (c->prices && m->h.request_id <= c->last_round)
+		FAIL(c, "PRICE round %lu after %lu\n", (unsigned long)m->h.request_id,
+		     (unsigned long)c->last_round);
+	if (m->u.price.price != c->price)
+		FAIL(c, "PRICE price %g, want %g\n", m->u.price.price, c->price);
+	c->prices++;
+	c->last_round = m->h.request_id;
+}
+
+/* Receive one datagram (200 ms at most) into *ev; PRICE messages are taken here. Returns
+ * false when nothing usable came. */
+static bool receive(struct client *c, struct dds_proto_event *ev)
+{
+	static uint8_t buf[65536];
+	ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+
+	if (n <= 0)
+		return false;
+	dds_proto_rx_input(c->rx, buf, (size_t)n, now_ns(), ev);
+	if (ev->reason == DDS_PROTO_OK && ev->msg.h.type == DDS_MSG_RESULT &&
+	    (size_t)n > c->max_result_dgram)
+		c->max_result_dgram = (size_t)n;
+	if (ev->kind == DDS_EV_MESSAGE && ev->msg.h.type == DDS_MSG_PRICE) {
+		on_price(c, &ev->msg);
+		return false;
+	}
+	return ev->kind != DDS_EV_NONE;
+}
+
 /* Wait for one complete message or single-datagram reply for request `id`; 0 when it came. */
 static int await(struct client *c, uint64_t id, struct dds_proto_event *ev)
 {
-	static uint8_t buf[65536];
 	uint64_t deadline = now_ns() + 3000000000ull;
 
 	while (now_ns() < deadline) {
-		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
-
-		if (n <= 0)
+		if (!receive(c, ev))
 			continue;
-		dds_proto_rx_input(c->rx, buf, (size_t)n, now_ns(), ev);
-		if (ev->kind != DDS_EV_NONE && ev->msg.h.request_id == id)
+		if (ev->msg.h.request_id == id)
 			return 0;
 		if (ev->kind == DDS_EV_COMPLETE)
 			free(ev->buf);
@@ -200,6 +231,136 @@ static void one_request(struct client *c, int k, uint64_t model_hash, int want_r
 	free(mask);
 }
 
+/* The raw input of a whole-model request (random), its descriptor and the expected output. */
+static size_t whole_request(struct client *c, struct dds_proto_tmsg *tm, float *expect)
+{
+	const struct dds_model *m = c->m;
+	float *in = dds_engine_value(c->e, 0);
+	size_t in_n = dds_shape_numel(&m->in_shape);
+	int input = 0;
+	struct dds_err err;
+
+	for (size_t i = 0; i < in_n; i++)
+		in[i] = (float)rand() / (float)RAND_MAX * 2.0f - 1.0f;
+	fill_tm(m, &input, 1, 2.5, tm);
+	if (dds_engine_run(c->e, NULL, 1, &err))
+		FAIL(c, "whole run: %s\n", err.msg);
+	memcpy(expect, dds_engine_value(c->e, m->output + 1), m->layers[m->output].out_bytes);
+	return in_n * sizeof(float);
+}
+
+/* --flood N: N whole-model requests sent back to back, then every answer collected: each must
+ * be a RESULT equal to the whole-model run or a BUSY with retry_ms > 0; both must occur. */
+static void flood(struct client *c, int n)
+{
+	size_t out_bytes = c->m->layers[c->m->output].out_bytes;
+	float *expect = malloc(out_bytes);
+	bool *answered = calloc((size_t)n, 1);
+	struct dds_proto_hdr h = {.type = DDS_MSG_REQUEST, .device_id = c->device,
+				  .model_hash = c->m->hash};
+	struct dds_proto_tmsg tm;
+	struct dds_proto_event ev;
+	uint64_t first = c->next_id + 1, deadline;
+	int results = 0, busy = 0, other = 0;
+
+	whole_request(c, &tm, expect);
+	for (int i = 0; i < n; i++) {
+		h.request_id = ++c->next_id;
+		send_request(c, &h, &tm, dds_engine_value(c->e, 0));
+	}
+	deadline = now_ns() + 5000000000ull;
+	while (results + busy + other < n && now_ns() < deadline) {
+		uint64_t id;
+
+		if (!receive(c, &ev))
+			continue;
+		id = ev.msg.h.request_id;
+		if (id >= first && id < first + (uint64_t)n && !answered[id - first]) {
+			answered[id - first] = true;
+			if (ev.kind == DDS_EV_COMPLETE && ev.len == out_bytes &&
+			    !memcmp(ev.buf, expect, out_bytes))
+				results++;
+			else if (ev.msg.h.type == DDS_MSG_BUSY && ev.msg.u.busy.retry_ms > 0)
+				busy++;
+			else
+				other++;
+		}
+		if (ev.kind == DDS_EV_COMPLETE)
+			free(ev.buf);
+	}
+	printf("{\"flood\": %d, \"results\": %d, \"busy\": %d, \"other\": %d}\n", n, results,
+	       busy, other);
+	if (results + busy != n || results == 0 || busy == 0)
+		FAIL(c, "flood: want only exact RESULTs and BUSYs, some of each\n");
+	free(answered);
+	free(expect);
+}
+
+/* --stop-probe: a whole request, then only the first fragment of a second one, then "ready"
+ * on stdout; the node is stopped meanwhile. The first must still get its RESULT (or ERROR
+ * shutting_down with --stop-refuses), the second ERROR shutting_down. */
+static void stop_probe(struct client *c, bool refuses)
+{
+	size_t out_bytes = c->m->layers[c->m->output].out_bytes, n;
+	float *expect = malloc(out_bytes);
+	struct dds_proto_hdr h = {.type = DDS_MSG_REQUEST, .device_id = c->device,
+				  .model_hash = c->m->hash};
+	struct dds_proto_tmsg tm;
+	struct dds_proto_event ev;
+	static uint8_t d[65536];
+	uint64_t whole = ++c->next_id, partial = ++c->next_id, deadline;
+	int got_whole = 0, got_partial = 0;
+
+	whole_request(c, &tm, expect);
+	if (dds_proto_frag_count(&tm, c->mtu) < 2)
+		FAIL(c, "stop probe: the request fits in one fragment at MTU %zu\n", c->mtu);
+	h.request_id = whole;
+	send_request(c, &h, &tm, dds_engine_value(c->e, 0));
+	h.request_id = partial;
+	n = dds_proto_encode_frag(&h, &tm, dds_engine_value(c->e, 0), 0, c->mtu, c->key, d,
+				  sizeof(d));
+	send_dgram(c, d, n);
+	printf("ready\n");
+	fflush(stdout);
+	deadline = now_ns() + 10000000000ull;
+	while ((!got_whole || !got_partial) && now_ns() < deadline) {
+		bool stop_err;
+
+		if (!receive(c, &ev))
+			continue;
+		stop_err = ev.msg.h.type == DDS_MSG_ERROR &&
+			   ev.msg.u.err.reason == DDS_DROP_SHUTTING_DOWN;
+		if (ev.msg.h.request_id == partial)
+			got_partial = stop_err ? 1 : -1;
+		else if (ev.msg.h.request_id == whole)
+			got_whole = (refuses ? stop_err
+					     : ev.kind == DDS_EV_COMPLETE && ev.len == out_bytes &&
+						       !memcmp(ev.buf, expect, out_bytes)) ? 1 : -1;
+		if (ev.kind == DDS_EV_COMPLETE)
+			free(ev.buf);
+	}
+	printf("{\"whole\": \"%s\", \"partial\": \"%s\"}\n",
+	       got_whole > 0 ? (refuses ? "shutting_down" : "result") : "wrong or none",
+	       got_partial > 0 ? "shutting_down" : "wrong or none");
+	if (got_whole <= 0 || got_partial <= 0)
+		FAIL(c, "stop probe: want %s for the whole request, shutting_down for the partial\n",
+		     refuses ? "shutting_down" : "the RESULT");
+	free(expect);
+}
+
+/* Wait (5 s at most) until `want` PRICE messages came in all. */
+static void await_prices(struct client *c, unsigned want)
+{
+	uint64_t deadline = now_ns() + 5000000000ull;
+	struct dds_proto_event ev;
+
+	while (c->prices < want && now_ns() < deadline)
+		if (receive(c, &ev) && ev.kind == DDS_EV_COMPLETE)
+			free(ev.buf);
+	if (c->prices < want)
+		FAIL(c, "%u PRICE messages, want %u\n", c->prices, want);
+}
+
 static int parse_key(const char *s, uint8_t *key)
 {
 	for (int i = 0; i < DDS_PROTO_KEY_LEN; i++) {
@@ -249,10 +410,13 @@ int main(int argc, char **argv)
 		{"device", required_argument, NULL, 'd'}, {"key", required_argument, NULL, 'k'},
 		{"model", required_argument, NULL, 'm'},  {"seed", required_argument, NULL, 'S'},
 		{"reps", required_argument, NULL, 'r'},   {"mtu", required_argument, NULL, 'M'},
-		{"price", required_argument, NULL, 'P'},  {NULL, 0, NULL, 0}};
+		{"price", required_argument, NULL, 'P'},  {"flood", required_argument, NULL, 'F'},
+		{"stop-probe", no_argument, NULL, 'T'},   {"stop-refuses", no_argument, NULL, 'R'},
+		{"prices", required_argument, NULL, 'Q'}, {NULL, 0, NULL, 0}};
 	struct client c = {.device = 1, .mtu = 1500, .price = 1.0};
 	const char *server = "10.99.0.1", *model = NULL, *key = NULL;
-	int port = 9000, reps = 2, o, served = 0;
+	int port = 9000, reps = 2, o, served = 0, flood_n = 0, prices = 0;
+	bool probe = false, refuses = false;
 	uint64_t seed = 1;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -266,26 +430,45 @@ int main(int argc, char **argv)
 		case 'r': reps = atoi(optarg); break;
 		case 'M': c.mtu = strtoul(optarg, NULL, 0); break;
 		case 'P': c.price = strtod(optarg, NULL); break;
+		case 'F': flood_n = atoi(optarg); break;
+		case 'T': probe = true; break;
+		case 'R': refuses = true; break;
+		case 'Q': prices = atoi(optarg); break;
 		default: return 2;
 		}
 	}
 	if (!model || !key || parse_key(key, c.key)) {
 		fprintf(stderr, "usage: dp_client --model JSON --key HEX64 [--server IP] [--port N] "
-			"[--device ID] [--seed N] [--reps N] [--mtu N] [--price P]\n");
+			"[--device ID] [--seed N] [--reps N] [--mtu N] [--price P] [--prices N]\n"
+			"       [--flood N | --stop-probe [--stop-refuses]]\n");
 		return 2;
 	}
 	srand(12345);
 	if (setup(&c, server, port, model, seed))
 		return 1;
 	do_register(&c);
-	for (int k = 0; k < c.m->n_layers; k++)
-		for (int r = 0; r < reps; r++, served++)
-			one_request(&c, k, c.m->hash, DDS_PROTO_OK);
-	one_request(&c, 0, c.m->hash ^ 1, DDS_DROP_UNKNOWN_MODEL);
-	one_request(&c, 1, c.m->hash, DDS_DROP_BAD_SPLIT);
-	printf("{\"model\": \"%s\", \"requests\": %d, \"splits\": %d, \"result_bytes\": %zu, "
-	       "\"failures\": %d}\n", c.m->name, served, c.m->n_layers,
-	       c.m->layers[c.m->output].out_bytes, c.failures);
+	if (flood_n > 0) {
+		flood(&c, flood_n);
+	} else if (probe) {
+		stop_probe(&c, refuses);
+	} else {
+		for (int k = 0; k < c.m->n_layers; k++)
+			for (int r = 0; r < reps; r++, served++)
+				one_request(&c, k, c.m->hash, DDS_PROTO_OK);
+		one_request(&c, 0, c.m->hash ^ 1, DDS_DROP_UNKNOWN_MODEL);
+		one_request(&c, 1, c.m->hash, DDS_DROP_BAD_SPLIT);
+	}
+	await_prices(&c, (unsigned)prices);
+	if (c.max_result_dgram + DDS_PROTO_IP_UDP_OVERHEAD > c.mtu)
+		FAIL(&c, "a RESULT of %zu bytes of IP exceeds the rx_mtu %zu\n",
+		     c.max_result_dgram + DDS_PROTO_IP_UDP_OVERHEAD, c.mtu);
+	if (!flood_n && !probe)
+		printf("{\"model\": \"%s\", \"requests\": %d, \"splits\": %d, "
+		       "\"result_bytes\": %zu, \"max_result_ip\": %zu, \"prices\": %u, "
+		       "\"last_round\": %lu, \"failures\": %d}\n", c.m->name, served, c.m->n_layers,
+		       c.m->layers[c.m->output].out_bytes,
+		       c.max_result_dgram + DDS_PROTO_IP_UDP_OVERHEAD, c.prices,
+		       (unsigned long)c.last_round, c.failures);
 	dds_proto_rx_free(c.rx);
 	dds_proto_devtab_free(c.devs);
 	dds_engine_free(c.e);

@@ -1,7 +1,9 @@
 # lib_veth.sh: shared by the dataplane integration tests: a veth pair into a fresh network
 # namespace, dds-server on its root end (net_af_packet), cleanup on any exit. Sourced, not run.
 # With KIND=tap the server makes a tap interface (net_tap) instead, moved into the namespace.
+# The memif test uses server_start alone, with its own VDEV and VERIFY.
 # Needs: SERVER CTL MODEL set by the caller. Sets: NS, PREFIX, WORK, SPID, CLIENT_IP, SERVER_IP.
+# shellcheck shell=bash
 
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
 TAG=$$
@@ -55,10 +57,12 @@ veth_setup() {
 }
 
 # Start dds-server with the config written from $1 (extra JSON members for the top level), on
-# lcores $LCORES (default 0: the main lcore runs the only queue).
+# lcores $LCORES (default 0: the main lcore runs the only queue); $MODEL_OPTS: extra members of
+# each model's entry ("\"max_delay_us\": 1000"); $ROUND_MS: the pricing round (default 50).
 server_start() {
-	local models="{\"graph\": \"$MODEL\", \"seed\": 1}"
-	[ -n "${MODEL2:-}" ] && models="$models, {\"graph\": \"$MODEL2\", \"seed\": 1}"
+	local opts=${MODEL_OPTS:+, $MODEL_OPTS}
+	local models="{\"graph\": \"$MODEL\", \"seed\": 1$opts}"
+	[ -n "${MODEL2:-}" ] && models="$models, {\"graph\": \"$MODEL2\", \"seed\": 1$opts}"
 	cat > "$WORK/cfg.json" <<EOC
 {
   "eal": ["--no-huge", "-m", "512", "--no-pci", "-l", "${LCORES:-0}", "--file-prefix=$PREFIX",
@@ -66,7 +70,8 @@ server_start() {
   "interface": {"ip": "$SERVER_IP", "udp_port": 9000, "verify_udp_checksum": $VERIFY},
   "devices": [{"id": 1, "key": "$KEY"}, {"id": 2, "key": "$KEY"}],
   "models": [$models],
-  "pricing": {"base_price": 1.0, "round_ms": 50}${1:+,
+  "engine": {"backend": "cpu"},
+  "pricing": {"base_price": 1.0, "round_ms": ${ROUND_MS:-50}}${1:+,
   $1}
 }
 EOC

@@ -45,6 +45,16 @@ expect no_model "\"interface\": {\"ip\": \"10.0.0.1\"}" "models: at least one mo
 expect model_path "$IFACE, $DEVS, \"models\": [{\"graph\": \"/nonexistent/m.json\"}]" "/nonexistent/m.json"
 expect model_key "$IFACE, $DEVS, \"models\": [{\"graph\": \"$MODEL\", \"wieghts\": null}]" "models[0].wieghts: unknown key"
 expect kernels "$GOOD, \"engine\": {\"kernels\": \"gpu\"}" "engine.kernels: must be \"fast\" or \"reference\""
+expect backend "$GOOD, \"engine\": {\"backend\": \"tpu\"}" "engine.backend: must be \"auto\", \"cpu\" or \"cuda\""
+expect backend_ok "$GOOD, \"engine\": {\"backend\": \"cpu\"}" ""
+expect max_batch "$IFACE, $DEVS, \"models\": [{\"graph\": \"$MODEL\", \"max_batch\": 0}]" "models[0].max_batch: must be an integer in 1..256"
+expect max_delay "$IFACE, $DEVS, \"models\": [{\"graph\": \"$MODEL\", \"max_delay_us\": -1}]" "models[0].max_delay_us: must be an integer in 0..1000000"
+expect batch_ok "$IFACE, $DEVS, \"models\": [{\"graph\": \"$MODEL\", \"max_batch\": 16, \"max_delay_us\": 500}]" ""
+expect sched_range "$GOOD, \"scheduler\": {\"max_groups\": 0}" "scheduler.max_groups: 0 is out of range"
+expect sched_cross "$GOOD, \"scheduler\": {\"max_queued_total\": 4, \"max_queued_per_device\": 8}" "scheduler.max_queued_per_device: 8 is above scheduler.max_queued_total"
+expect worker_prio "$GOOD, \"scheduler\": {\"worker_priority\": 100}" "scheduler.worker_priority: 100 is out of range"
+expect worker_cpu "$GOOD, \"scheduler\": {\"worker_cpu\": 5000}" "scheduler.worker_cpu: 5000 is out of range"
+expect sched_flag "$GOOD" "" --set scheduler.stop_grace_ms=0 --set engine.backend=auto
 expect cross "$GOOD, \"reassembly\": {\"max_requests\": 4, \"max_requests_per_device\": 8}" "reassembly.max_requests_per_device: 8 is above"
 expect flag_key "$GOOD" "interface.mtux: unknown key" --set interface.mtux=1
 expect flag_range "$GOOD" "interface.udp_port: 70000 is out of range" --udp-port 70000

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../check_main.h"
 #include "dds_dataplane.h"
 
 enum tf_kind { TF_ARP, TF_ICMP, TF_UDP };
@@ -500,25 +501,19 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("dataplane_pkt");
-	TCase *tc = tcase_create("parse");
-	SRunner *sr;
-	int failed;
+	struct dds_check_case cases[] = {
+		{ .name = "parse", .timeout = 60, .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(accepts_udp_of_every_size),
+			DDS_CHECK_TEST(accepts_options_zero_csum_and_no_verify),
+			DDS_CHECK_TEST(every_parse_drop_reason),
+			DDS_CHECK_TEST(every_truncation_is_dropped),
+			DDS_CHECK_TEST(arp_reply_is_correct),
+			DDS_CHECK_TEST(icmp_reply_is_correct),
+			DDS_CHECK_TEST(udp_build_round_trips),
+			DDS_CHECK_TEST(csum_matches_naive),
+			DDS_CHECK_TEST(counter_names_are_telemetry_keys)) },
+		{ .name = NULL },
+	};
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, accepts_udp_of_every_size);
-	tcase_add_test(tc, accepts_options_zero_csum_and_no_verify);
-	tcase_add_test(tc, every_parse_drop_reason);
-	tcase_add_test(tc, every_truncation_is_dropped);
-	tcase_add_test(tc, arp_reply_is_correct);
-	tcase_add_test(tc, icmp_reply_is_correct);
-	tcase_add_test(tc, udp_build_round_trips);
-	tcase_add_test(tc, csum_matches_naive);
-	tcase_add_test(tc, counter_names_are_telemetry_keys);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return dds_check_main("dataplane_pkt", cases, CK_FORK_GETENV);
 }

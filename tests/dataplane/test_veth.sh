@@ -1,5 +1,5 @@
 #!/bin/bash
-# test_veth.sh: dds-server on af_packet over a veth pair (or on a tap), a kernel-UDP device in a namespace, every split checked bit-exact.
+# test_veth.sh: dds-server on af_packet over a veth pair (or on a tap), a kernel-UDP device in a namespace, every split checked bit-exact; PRICE rounds and latency telemetry.
 set -u
 SERVER=$1 CTL=$2 CLIENT=$3 MODEL=$4 MODEL2=$5 KIND=${6:-af_packet}
 . "$(dirname "$0")/lib_veth.sh"
@@ -15,8 +15,9 @@ if command -v dumpcap > /dev/null && [ -f "$LUA" ]; then
 	DPID=$!
 	sleep 1
 fi
+# The first device also waits for 3 PRICE messages (rounds of 50 ms), rounds increasing.
 ip netns exec "$NS" "$CLIENT" --server "$SERVER_IP" --model "$MODEL" --key "$KEY" --reps 2 \
-	> "$WORK/client.out" 2>&1 || { cat "$WORK/client.out"; fail "client reported failures"; }
+	--prices 3 > "$WORK/client.out" 2>&1 || { cat "$WORK/client.out"; fail "client reported failures"; }
 # The second model's output (4 KiB) comes back in several RESULT fragments.
 ip netns exec "$NS" "$CLIENT" --server "$SERVER_IP" --model "$MODEL2" --key "$KEY" --reps 2 \
 	--device 2 >> "$WORK/client.out" 2>&1 || { cat "$WORK/client.out"; fail "client 2 reported failures"; }
@@ -48,6 +49,35 @@ frags=$(counter tx_result_frag)
 [ "$(counter budgets_accepted pricing)" = 20 ] || fail "budgets of served requests not in the market"
 [ "$(counter round pricing)" -gt 0 ] || fail "no pricing round closed"
 [ "$(counter req_served 'queue 0')" = "$served" ] || fail "queue 0 counters differ from the sum"
+[ "$(counter tx_price)" -ge 3 ] || fail "tx_price $(counter tx_price), want >= 3"
+grep -q '"prices": [3-9]' "$WORK/client.out" || fail "the client did not count 3 PRICE messages"
+# Latency telemetry: every stage counted once per served request, sub-intervals within the
+# end-to-end maximum; the text table; a reset returns the snapshot and zeroes the counts.
+"$CTL" -p "$PREFIX" latency --json > "$WORK/lat.json" || fail "dds-ctl latency --json"
+"$CTL" -p "$PREFIX" latency > "$WORK/lat.txt" || fail "dds-ctl latency"
+cat "$WORK/lat.txt"
+/usr/bin/python3 - "$WORK/lat.json" "$served" <<'EOP' || fail "latency telemetry inconsistent"
+import json, sys
+d = json.load(open(sys.argv[1])); served = int(sys.argv[2])
+stages = ["reassembly", "handoff", "queue", "compute", "return", "end_to_end", "overhead"]
+assert sorted(d) == sorted(stages), sorted(d)
+e2e = d["end_to_end"]
+for s in stages:
+    r = d[s]
+    assert r["count"] == served, (s, r["count"], served)
+    assert r["p50_us"] <= r["p90_us"] <= r["p99_us"] <= r["p999_us"] <= r["max_us"], (s, r)
+    assert r["max_us"] <= e2e["max_us"], (s, r["max_us"], e2e["max_us"])
+assert e2e["max_us"] > 0 and d["compute"]["max_us"] > 0
+print("latency: %d per stage; end_to_end p50 %.3f us, max %.3f us; overhead p99 %.3f us" %
+      (served, e2e["p50_us"], e2e["max_us"], d["overhead"]["p99_us"]))
+EOP
+[ "$(grep -c '^[a-z_]\+ \+[0-9]' "$WORK/lat.txt")" = 7 ] || fail "latency table: want 7 stage rows"
+head -1 "$WORK/lat.txt" | grep -q "stage.*count.*p50.*p90.*p99.*p99.9.*max" || fail "latency table header"
+"$CTL" -p "$PREFIX" latency --reset | grep -q "^end_to_end \+$served " || fail "latency --reset: snapshot"
+"$CTL" -p "$PREFIX" latency --json | /usr/bin/python3 -c \
+	"import json,sys; d=json.load(sys.stdin); assert all(r['count'] == 0 for r in d.values()), d" ||
+	fail "latency counts not zero after --reset"
+"$CTL" -p "$PREFIX" sched | grep -q '"backend":"cpu"' || fail "dds-ctl sched: backend"
 "$CTL" -p "$PREFIX" nosuch > /dev/null 2>&1; [ $? = 3 ] || fail "dds-ctl: unknown command not exit 3"
 "$CTL" -p "$PREFIX" queue 5 > /dev/null 2>&1; [ $? = 3 ] || fail "dds-ctl: bad queue not exit 3"
 "$CTL" -p "nosuch$PREFIX" > /dev/null 2>&1; [ $? = 1 ] || fail "dds-ctl: no server not exit 1"

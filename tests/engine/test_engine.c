@@ -1,6 +1,5 @@
 /* test_engine.c: the CPU engine: fast vs reference on every op, hand-checked reference
  * kernels, head-then-tail == whole graph bit for bit, and run() errors. */
-#include <check.h>
 #include <dirent.h>
 #include <math.h>
 #include <stdbool.h>
@@ -8,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../check_main.h"
 #include "dds_engine.h"
 
 /* The fast path must agree with the reference kernels elementwise within
@@ -910,55 +910,51 @@ static void report_worst(void)
  * `test_engine zoo` runs only them, `test_engine` everything else. */
 static Suite *engine_suite(bool zoo)
 {
-	Suite *s = suite_create("engine");
-	TCase *split = tcase_create("split");
+	struct dds_check_case zoo_cases[] = {
+		{ .name = "split", .timeout = 300, .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(split_zoo)) },
+		{ .name = NULL },
+	};
+	struct dds_check_case cases[] = {
+		{ .name = "fast_vs_ref", .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_LOOP(fast_matches_ref, 0,
+				       (int)(sizeof(op_cases) / sizeof(op_cases[0]))),
+			DDS_CHECK_LOOP(fast_matches_ref_random, 0, 90)) },
+		{ .name = "ref", .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(conv1x1_is_matmul),
+			DDS_CHECK_TEST(conv_padding_is_zero_border),
+			DDS_CHECK_TEST(conv_dilation_is_sparse_kernel),
+			DDS_CHECK_TEST(conv_groups_is_block_diagonal),
+			DDS_CHECK_TEST(conv_bn_is_conv_then_batchnorm),
+			DDS_CHECK_TEST(maxpool_known),
+			DDS_CHECK_TEST(pool_ceil_mode_windows),
+			DDS_CHECK_TEST(avgpool_count_include_pad),
+			DDS_CHECK_TEST(adaptive_bins),
+			DDS_CHECK_TEST(linear_rows_are_affine),
+			DDS_CHECK_TEST(gelu_and_relu_values),
+			DDS_CHECK_TEST(softmax_rows),
+			DDS_CHECK_TEST(layernorm_rows),
+			DDS_CHECK_TEST(mha_single_token),
+			DDS_CHECK_TEST(mha_permutation),
+			DDS_CHECK_TEST(token_ops_known)) },
+		{ .name = "split", .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(split_small_dag)) },
+		{ .name = "errors", .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(run_errors)) },
+		{ .name = NULL },
+	};
 
-	if (zoo) {
-		tcase_add_test(split, split_zoo);
-		tcase_set_timeout(split, 300);
-		suite_add_tcase(s, split);
-		return s;
-	}
-	TCase *ops = tcase_create("fast_vs_ref"), *ref = tcase_create("ref"),
-	      *errs = tcase_create("errors");
-	tcase_add_loop_test(ops, fast_matches_ref, 0, (int)(sizeof(op_cases) / sizeof(op_cases[0])));
-	tcase_add_loop_test(ops, fast_matches_ref_random, 0, 90);
-	tcase_add_test(ref, conv1x1_is_matmul);
-	tcase_add_test(ref, conv_padding_is_zero_border);
-	tcase_add_test(ref, conv_dilation_is_sparse_kernel);
-	tcase_add_test(ref, conv_groups_is_block_diagonal);
-	tcase_add_test(ref, conv_bn_is_conv_then_batchnorm);
-	tcase_add_test(ref, maxpool_known);
-	tcase_add_test(ref, pool_ceil_mode_windows);
-	tcase_add_test(ref, avgpool_count_include_pad);
-	tcase_add_test(ref, adaptive_bins);
-	tcase_add_test(ref, linear_rows_are_affine);
-	tcase_add_test(ref, gelu_and_relu_values);
-	tcase_add_test(ref, softmax_rows);
-	tcase_add_test(ref, layernorm_rows);
-	tcase_add_test(ref, mha_single_token);
-	tcase_add_test(ref, mha_permutation);
-	tcase_add_test(ref, token_ops_known);
-	tcase_add_test(split, split_small_dag);
-	tcase_add_test(errs, run_errors);
-	suite_add_tcase(s, ops);
-	suite_add_tcase(s, ref);
-	suite_add_tcase(s, split);
-	suite_add_tcase(s, errs);
-	return s;
+	return dds_check_suite("engine", zoo ? zoo_cases : cases);
 }
 
 int main(int argc, char **argv)
 {
-	bool zoo = argc > 1 && strcmp(argv[1], "zoo") == 0;
+	bool zoo = dds_check_arg_is(argc, argv, "zoo");
 	const char *th = getenv("DDS_TEST_THREADS");
 	test_threads = th && atoi(th) > 0 ? atoi(th) : 2;
-	SRunner *sr = srunner_create(engine_suite(zoo));
+	/* no fork: the error figures below live in this process */
+	int failed = dds_check_run(engine_suite(zoo), CK_NOFORK);
 
-	srunner_set_fork_status(sr, CK_NOFORK); /* the error figures below live in this process */
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
 	if (!zoo)
 		report_worst();
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;

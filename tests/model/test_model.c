@@ -1,10 +1,10 @@
 /* test_model.c: the model loader: shapes, FLOP counts, weights files and every bad-input error. */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../check_main.h"
 #include "dds_model.h"
 
 #define HDR "{\"format\":\"dds-model/1\",\"name\":\"t\",\"input\":{\"shape\":[3,8,8]},"
@@ -296,20 +296,17 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("model");
-	TCase *tc = tcase_create("core");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, shapes_and_flops);
-	tcase_add_test(tc, seeded_weights_are_deterministic);
-	tcase_add_test(tc, weights_roundtrip_and_errors);
-	tcase_add_test(tc, weights_wrong_tensors);
-	tcase_add_test(tc, bad_models);
-	tcase_add_test(tc, head_closure);
-	tcase_add_test(tc, zoo_models);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	struct dds_check_case cases[] = {
+		{ .name = "core", .timeout = 120, .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(shapes_and_flops),
+			DDS_CHECK_TEST(seeded_weights_are_deterministic),
+			DDS_CHECK_TEST(weights_roundtrip_and_errors),
+			DDS_CHECK_TEST(weights_wrong_tensors),
+			DDS_CHECK_TEST(bad_models),
+			DDS_CHECK_TEST(head_closure),
+			DDS_CHECK_TEST(zoo_models)) },
+		{ .name = NULL },
+	};
+
+	return dds_check_main("model", cases, CK_FORK_GETENV);
 }

@@ -1,13 +1,13 @@
 /* test_part_model.c: the partitioner on real model graphs: the adapter from dds_model and the
  * profile file, and on the four zoo models (plus the test corpus) the min-cut against brute
  * force over every valid split, the envelope against fresh min-cuts, and the baselines. */
-#include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../check_main.h"
 #include "dds_part_model.h"
 #include "refcheck.h"
 
@@ -191,20 +191,14 @@ END_TEST
  * qemu-user. */
 int main(int argc, char **argv)
 {
-	Suite *s = suite_create("partitioner_model");
-	TCase *t = tcase_create("models");
-	tcase_set_timeout(t, 600);
-	tcase_add_test(t, adapter_copies_the_model);
-	tcase_add_test(t, profile_file);
-	tcase_add_test(t, corpus_models);
-	bool emulated = argc > 1 && strcmp(argv[1], "emulated") == 0;
-	tcase_add_loop_test(t, zoo_models, 0, 4);
-	suite_add_tcase(s, t);
-	SRunner *sr = srunner_create(s);
-	if (emulated)
-		srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	struct dds_check_case cases[] = {
+		{ .name = "models", .timeout = 600, .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(adapter_copies_the_model),
+			DDS_CHECK_TEST(profile_file),
+			DDS_CHECK_TEST(corpus_models),
+			DDS_CHECK_LOOP(zoo_models, 0, 4)) },
+		{ .name = NULL },
+	};
+
+	return dds_check_main("partitioner_model", cases, dds_check_fork_mode(argc, argv));
 }

@@ -1,10 +1,10 @@
 /* test_partition.c: the min-cut, the envelope and the baselines against brute force on random
  * DAGs (all comparisons within a relative 1e-9, REF_TOL), and clear errors on bad input. */
-#include <check.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../check_main.h"
 #include "dds_partition.h"
 #include "randdag.h"
 #include "refcheck.h"
@@ -243,31 +243,21 @@ START_TEST(tiny_graph_dump)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-	Suite *s = suite_create("partitioner");
-	TCase *t = tcase_create("core");
-	tcase_set_timeout(t, 600);
-	tcase_add_test(t, mincut_equals_brute_force);
-	tcase_add_test(t, envelope_equals_fresh_mincut);
-	tcase_add_test(t, baselines_match_reference);
-	tcase_add_test(t, update_equals_new_context);
-	tcase_add_test(t, bad_input_is_refused);
-	tcase_add_test(t, bad_calls_are_refused);
-	tcase_add_test(t, tiny_graph_dump);
-	suite_add_tcase(s, t);
-	return s;
-}
-
+/* argv[1] "emulated" (cross builds run by qemu): no fork per test, Check's forking hangs under
+ * qemu-user. */
 int main(int argc, char **argv)
 {
-	SRunner *sr = srunner_create(suite());
-	/* argv[1] "emulated" (cross builds run by qemu): no fork per test, Check's forking hangs
-	 * under qemu-user. */
-	if (argc > 1 && strcmp(argv[1], "emulated") == 0)
-		srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	struct dds_check_case cases[] = {
+		{ .name = "core", .timeout = 600, .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(mincut_equals_brute_force),
+			DDS_CHECK_TEST(envelope_equals_fresh_mincut),
+			DDS_CHECK_TEST(baselines_match_reference),
+			DDS_CHECK_TEST(update_equals_new_context),
+			DDS_CHECK_TEST(bad_input_is_refused),
+			DDS_CHECK_TEST(bad_calls_are_refused),
+			DDS_CHECK_TEST(tiny_graph_dump)) },
+		{ .name = NULL },
+	};
+
+	return dds_check_main("partitioner", cases, dds_check_fork_mode(argc, argv));
 }

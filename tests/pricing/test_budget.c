@@ -1,10 +1,10 @@
 /* test_budget.c: the device's budget rule against brute force: Lemma 1, the log-Newton step
  * against finite differences, momentum convergence in every scale, both sniffs, the x_min
  * clamp and bad inputs. */
+#include "../check_main.h"
 #include "budget.h"
 #include "test_envelope.h"
 
-#include <check.h>
 #include <string.h>
 
 /* Brute force: Cost(x) from the lines on a dense log grid over [x_min, 1e4], refined by a
@@ -54,7 +54,7 @@ START_TEST(lemma1_against_grid)
 		struct te_device d;
 		struct dds_budget_choice c;
 		double p = tu_logu(&seed, 1e-13, 1e-11), lambda = tu_logu(&seed, 0.3, 3);
-		double x_min = tu_unif(&seed) < 0.5 ? 1e-4 : tu_logu(&seed, 1e-4, 0.1), xb, cb;
+		double x_min = dds_rand_unit(&seed) < 0.5 ? 1e-4 : tu_logu(&seed, 1e-4, 0.1), xb, cb;
 
 		te_random(&d, &seed, 6);
 		ck_assert_int_eq(dds_budget_best_response(&d.env, p, lambda, x_min, &c),
@@ -141,7 +141,7 @@ START_TEST(log_newton_step_is_newton)
 	cfg.x_max = 1e9;
 	for (int t = 0; t < 300; t++) {
 		struct dds_budget b;
-		double a = tu_unif(&seed), w = tu_logu(&seed, 1e8, 1e10);
+		double a = dds_rand_unit(&seed), w = tu_logu(&seed, 1e8, 1e10);
 		double p = tu_logu(&seed, 1e-13, 1e-11), lambda = tu_logu(&seed, 0.3, 3);
 		double x_star = sqrt(w * p / lambda), y = log(x_star * tu_logu(&seed, 0.05, 20));
 		const double h = 1e-4;
@@ -185,7 +185,7 @@ START_TEST(momentum_converges_near_best)
 		if (c.piece < 0)
 			continue;
 		tried++;
-		ck_assert_int_eq(dds_budget_init(&b, &cfg, c.x * (0.95 + 0.1 * tu_unif(&seed))), 0);
+		ck_assert_int_eq(dds_budget_init(&b, &cfg, c.x * (0.95 + 0.1 * dds_rand_unit(&seed))), 0);
 		run_steps(&b, &d, p, 600);
 		got = te_cost(&d, p, cfg.lambda, b.x);
 		ck_assert_msg(got <= c.cost * (1 + 1e-6), "case %d: cost %.9g, best %.9g", t, got,
@@ -363,15 +363,15 @@ START_TEST(x_stays_in_range)
 		struct dds_budget b;
 
 		dds_budget_cfg_default(&cfg);
-		cfg.gamma = tu_unif(&seed) * 0.99;
+		cfg.gamma = dds_rand_unit(&seed) * 0.99;
 		cfg.eta = tu_logu(&seed, 1e-6, 1e3);
-		cfg.scale = (enum dds_budget_scale)(tu_next(&seed) % 3);
-		cfg.max_rel_step = tu_unif(&seed) < 0.5 ? 0 : tu_unif(&seed);
+		cfg.scale = (enum dds_budget_scale)(dds_rand_next(&seed) % 3);
+		cfg.max_rel_step = dds_rand_unit(&seed) < 0.5 ? 0 : dds_rand_unit(&seed);
 		cfg.x_min = tu_logu(&seed, 1e-6, 1);
 		cfg.x_max = cfg.x_min * tu_logu(&seed, 1.001, 1e9);
 		ck_assert_int_eq(dds_budget_init(&b, &cfg, tu_logu(&seed, 1e-9, 1e9)), 0);
 		for (int i = 0; i < 500; i++) {
-			double u = tu_unif(&seed);
+			double u = dds_rand_unit(&seed);
 			double w = u < 0.3 ? 0 : u < 0.4 ? 1e300 : tu_logu(&seed, 1e-3, 1e12);
 
 			ck_assert_int_eq(dds_budget_step(&b, tu_logu(&seed, 1e-150, 1e150), w, NULL), 0);
@@ -484,27 +484,21 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("agent-budget");
-	TCase *tc = tcase_create("budget");
-	SRunner *sr;
-	int failed;
+	struct dds_check_case cases[] = {
+		{ .name = "budget", .timeout = 120, .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(lemma1_against_grid),
+			DDS_CHECK_TEST(momentum_converges_one_partition),
+			DDS_CHECK_TEST(log_newton_step_is_newton),
+			DDS_CHECK_TEST(momentum_converges_near_best),
+			DDS_CHECK_TEST(general_sniff_converges_from_anywhere),
+			DDS_CHECK_TEST(general_sniff_drops_a_bad_offload),
+			DDS_CHECK_TEST(sniff_schedule),
+			DDS_CHECK_TEST(sniff_escapes_all_local),
+			DDS_CHECK_TEST(x_stays_in_range),
+			DDS_CHECK_TEST(bad_inputs),
+			DDS_CHECK_TEST(exact_mode)) },
+		{ .name = NULL },
+	};
 
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, lemma1_against_grid);
-	tcase_add_test(tc, momentum_converges_one_partition);
-	tcase_add_test(tc, log_newton_step_is_newton);
-	tcase_add_test(tc, momentum_converges_near_best);
-	tcase_add_test(tc, general_sniff_converges_from_anywhere);
-	tcase_add_test(tc, general_sniff_drops_a_bad_offload);
-	tcase_add_test(tc, sniff_schedule);
-	tcase_add_test(tc, sniff_escapes_all_local);
-	tcase_add_test(tc, x_stays_in_range);
-	tcase_add_test(tc, bad_inputs);
-	tcase_add_test(tc, exact_mode);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return dds_check_main("agent-budget", cases, CK_FORK_GETENV);
 }

@@ -91,11 +91,11 @@ static inline void te_build(struct te_device *d)
  * FLOP of server work and a local + transfer part below the all-local time. */
 static inline void te_random(struct te_device *d, uint64_t *seed, int max_lines)
 {
-	d->n = 1 + (int)(tu_unif(seed) * max_lines);
-	d->t_local = 0.2 + 0.8 * tu_unif(seed);
+	d->n = 1 + (int)(dds_rand_unit(seed) * max_lines);
+	d->t_local = 0.2 + 0.8 * dds_rand_unit(seed);
 	for (int k = 0; k < d->n; k++) {
 		d->w[k] = tu_logu(seed, 1e8, 1e10);
-		d->a[k] = d->t_local * (0.02 + 0.9 * tu_unif(seed));
+		d->a[k] = d->t_local * (0.02 + 0.9 * dds_rand_unit(seed));
 	}
 	te_build(d);
 }

@@ -1,10 +1,10 @@
 /* test_equilibrium.c: the equilibrium price by bisection against a dense scan of the demand, the
  * monotonicity it relies on, and devices running the paper's rule through the market. */
+#include "../check_main.h"
 #include "budget.h"
 #include "dds_pricing.h"
 #include "test_envelope.h"
 
-#include <check.h>
 #include <string.h>
 
 #define MAX_DEV 40
@@ -32,7 +32,7 @@ struct game {
 
 static void game_random(struct game *g, uint64_t *seed, int max_lines)
 {
-	g->n = 1 + (size_t)(tu_unif(seed) * (MAX_DEV - 1));
+	g->n = 1 + (size_t)(dds_rand_unit(seed) * (MAX_DEV - 1));
 	g->p0 = tu_logu(seed, 1e-14, 1e-12);
 	g->R = (double)g->n * tu_logu(seed, 1e9, 1e12);
 	for (size_t i = 0; i < g->n; i++) {
@@ -238,20 +238,14 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("pricing-equilibrium");
-	TCase *tc = tcase_create("equilibrium");
-	SRunner *sr;
-	int failed;
+	struct dds_check_case cases[] = {
+		{ .name = "equilibrium", .timeout = 240, .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(demand_never_increases),
+			DDS_CHECK_LOOP(bisection_matches_scan, 0, 2),
+			DDS_CHECK_TEST(bad_input),
+			DDS_CHECK_TEST(market_dynamics_reach_equilibrium)) },
+		{ .name = NULL },
+	};
 
-	tcase_set_timeout(tc, 240);
-	tcase_add_test(tc, demand_never_increases);
-	tcase_add_loop_test(tc, bisection_matches_scan, 0, 2);
-	tcase_add_test(tc, bad_input);
-	tcase_add_test(tc, market_dynamics_reach_equilibrium);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return dds_check_main("pricing-equilibrium", cases, CK_FORK_GETENV);
 }

@@ -1,8 +1,8 @@
 /* test_ledger.c: the ledger survives torn writes, detects corruption, and dds-bill reads it. */
+#include "../check_main.h"
 #include "pricing_int.h"
 #include "test_util.h"
 
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -127,10 +127,10 @@ START_TEST(crc32c)
 
 	ck_assert_uint_eq(dds_crc32c(0, "123456789", 9), 0xE3069283u); /* the standard check */
 	for (int t = 0; t < 200; t++) {
-		size_t n = (size_t)(tu_unif(&seed) * sizeof(buf)), cut = n / 3;
+		size_t n = (size_t)(dds_rand_unit(&seed) * sizeof(buf)), cut = n / 3;
 
 		for (size_t i = 0; i < n; i++)
-			buf[i] = (uint8_t)tu_next(&seed);
+			buf[i] = (uint8_t)dds_rand_next(&seed);
 		ck_assert_uint_eq(dds_crc32c(0, buf, n), crc_bitwise(buf, n));
 		/* Incremental use gives the same answer. */
 		ck_assert_uint_eq(dds_crc32c(dds_crc32c(0, buf, cut), buf + cut, n - cut),
@@ -299,7 +299,7 @@ child_writer(const char *path, bool torn_writes, uint64_t seed)
 			continue;
 		dds_ledger_encode(&r, b);
 		while (done < sizeof(b)) {
-			size_t piece = 1 + (size_t)(tu_unif(&seed) * (double)(sizeof(b) - done));
+			size_t piece = 1 + (size_t)(dds_rand_unit(&seed) * (double)(sizeof(b) - done));
 
 			if (write(fd, b + done, piece) != (ssize_t)piece)
 				_exit(4);
@@ -325,7 +325,7 @@ static void kill_and_recover(bool torn_writes, int run)
 		child_writer(path, torn_writes, seed);
 	while (stat(path, &st) != 0 || st.st_size < 1000)
 		usleep(1000); /* let it write a little first */
-	usleep((useconds_t)(tu_unif(&seed) * 30000));
+	usleep((useconds_t)(dds_rand_unit(&seed) * 30000));
 	ck_assert_int_eq(kill(pid, SIGKILL), 0);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
@@ -437,9 +437,18 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-	Suite *s = suite_create("pricing-ledger");
-	TCase *tc = tcase_create("ledger");
-	SRunner *sr;
+	struct dds_check_case cases[] = {
+		{ .name = "ledger", .timeout = 120, .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(crc32c),
+			DDS_CHECK_TEST(every_bit_flip_detected),
+			DDS_CHECK_TEST(truncate_every_offset),
+			DDS_CHECK_TEST(corrupt_middle),
+			DDS_CHECK_TEST(bad_files),
+			DDS_CHECK_LOOP(sigkill_writer, 0, 4),
+			DDS_CHECK_LOOP(sigkill_torn_writer, 0, 4),
+			DDS_CHECK_TEST(bill_tool)) },
+		{ .name = NULL },
+	};
 	int failed;
 
 	if (argc < 2) {
@@ -451,20 +460,7 @@ int main(int argc, char **argv)
 		perror("mkdtemp");
 		return 2;
 	}
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, crc32c);
-	tcase_add_test(tc, every_bit_flip_detected);
-	tcase_add_test(tc, truncate_every_offset);
-	tcase_add_test(tc, corrupt_middle);
-	tcase_add_test(tc, bad_files);
-	tcase_add_loop_test(tc, sigkill_writer, 0, 4);
-	tcase_add_loop_test(tc, sigkill_torn_writer, 0, 4);
-	tcase_add_test(tc, bill_tool);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = dds_check_run(dds_check_suite("pricing-ledger", cases), CK_FORK_GETENV);
 	if (!failed) {
 		char cmd[128];
 

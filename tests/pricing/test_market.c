@@ -1,9 +1,9 @@
 /* test_market.c: the market against a plain reference model, its reason codes, its clock, and
  * lock-free readers racing the round writer. */
+#include "../check_main.h"
 #include "dds_pricing.h"
 #include "test_util.h"
 
-#include <check.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -234,15 +234,15 @@ START_TEST(against_reference)
 	double x, sum, p;
 
 	for (uint64_t round = 1; round <= 400; round++) {
-		int subs = (int)(tu_unif(&seed) * 40);
+		int subs = (int)(dds_rand_unit(&seed) * 40);
 
 		for (int s = 0; s < subs; s++) {
 			/* A few regulars, many occasional devices: joins, expiry, a full table. */
-			uint32_t dev = tu_unif(&seed) < 0.5 ? (uint32_t)(tu_unif(&seed) * 8)
-							     : (uint32_t)(tu_unif(&seed) * 300) * 7919;
-			double u = tu_unif(&seed);
+			uint32_t dev = dds_rand_unit(&seed) < 0.5 ? (uint32_t)(dds_rand_unit(&seed) * 8)
+							     : (uint32_t)(dds_rand_unit(&seed) * 300) * 7919;
+			double u = dds_rand_unit(&seed);
 
-			x = u < 0.02 ? NAN : u < 0.04 ? -1 : u < 0.06 ? 2000 : tu_unif(&seed) * 20;
+			x = u < 0.02 ? NAN : u < 0.04 ? -1 : u < 0.06 ? 2000 : dds_rand_unit(&seed) * 20;
 			got = dds_pricing_submit(pr, dev, x);
 			ck_assert_int_eq(got, ref_submit(&m, dev, x, got));
 		}
@@ -381,7 +381,7 @@ static void *mt_reader(void *arg)
 
 	while (!atomic_load(&t->done)) {
 		size_t n = dds_pricing_read_all(t->pr, &v, e, MT_STEADY + MT_CHURN);
-		uint32_t i = (uint32_t)(tu_unif(&seed) * MT_STEADY);
+		uint32_t i = (uint32_t)(dds_rand_unit(&seed) * MT_STEADY);
 		const char *bad = mt_check(&v, e, n);
 
 		if (bad)
@@ -405,12 +405,12 @@ static void *mt_churn(void *arg)
 	uint64_t seed = (uint64_t)(uintptr_t)&seed;
 
 	while (!atomic_load(&t->done)) {
-		uint32_t d = 1000 + (uint32_t)(tu_unif(&seed) * MT_CHURN);
-		enum dds_pricing_reason r = dds_pricing_submit(t->pr, d, tu_unif(&seed) * 10);
+		uint32_t d = 1000 + (uint32_t)(dds_rand_unit(&seed) * MT_CHURN);
+		enum dds_pricing_reason r = dds_pricing_submit(t->pr, d, dds_rand_unit(&seed) * 10);
 
 		if (r != DDS_PRICING_OK && r != DDS_PRICING_BUSY)
 			mt_fail(t, dds_pricing_reason_str(r), 0);
-		for (volatile int spin = (int)(tu_unif(&seed) * 20000); spin > 0; spin--)
+		for (volatile int spin = (int)(dds_rand_unit(&seed) * 20000); spin > 0; spin--)
 			;
 	}
 	return NULL;
@@ -449,22 +449,16 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("pricing-market");
-	TCase *tc = tcase_create("market");
-	SRunner *sr;
-	int failed;
+	struct dds_check_case cases[] = {
+		{ .name = "market", .timeout = 240, .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(reasons),
+			DDS_CHECK_TEST(bad_config),
+			DDS_CHECK_LOOP(against_reference, 0, 8),
+			DDS_CHECK_TEST(full_at_close),
+			DDS_CHECK_TEST(round_clock),
+			DDS_CHECK_TEST(readers_race_writer)) },
+		{ .name = NULL },
+	};
 
-	tcase_set_timeout(tc, 240);
-	tcase_add_test(tc, reasons);
-	tcase_add_test(tc, bad_config);
-	tcase_add_loop_test(tc, against_reference, 0, 8);
-	tcase_add_test(tc, full_at_close);
-	tcase_add_test(tc, round_clock);
-	tcase_add_test(tc, readers_race_writer);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return dds_check_main("pricing-market", cases, CK_FORK_GETENV);
 }

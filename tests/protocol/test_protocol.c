@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../check_main.h"
 #include "dds_model.h"
 #include "dds_proto.h"
 
@@ -641,6 +642,76 @@ START_TEST(rx_limits)
 }
 END_TEST
 
+/* Stopping: drain hands back every partial message's header (then nothing is held); a
+ * completed message carries its first fragment's time; the stop and backend refusals travel
+ * in ERROR like any reason. */
+static struct dds_proto_hdr drained[8];
+static uint64_t drained_first[8];
+static unsigned n_drained;
+static void on_drain(void *arg, const struct dds_proto_hdr *h, uint64_t first_ns)
+{
+	ck_assert_ptr_eq(arg, &n_drained);
+	ck_assert_uint_lt(n_drained, 8);
+	drained_first[n_drained] = first_ns;
+	drained[n_drained++] = *h;
+}
+
+START_TEST(rx_drain_and_stop_reasons)
+{
+	struct dds_proto_alloc a = {count_alloc, count_release, NULL};
+	n_alloc = n_release = refuse = 0;
+	n_drained = 0;
+	make_rx(node_cfg(), &a);
+	struct dds_proto_event ev;
+	struct craft c = req(1, 7, 16, 0, 8, 2);
+	expect(feed(&c, 100, &ev), DDS_PROTO_OK);
+	c.off = 8;
+	c.data = blob + 8;
+	expect(feed(&c, 350, &ev), DDS_PROTO_OK);
+	ck_assert_uint_eq(ev.first_ns, 100); /* the first fragment's time, not the last's */
+	complete_ok(&ev, 16);
+	c = req(2, 9, 24, 8, 8, 3);
+	expect(feed(&c, 400, &ev), DDS_PROTO_OK);
+	c = req(3, 4, 16, 0, 8, 2);
+	expect(feed(&c, 500, &ev), DDS_PROTO_OK);
+	ck_assert_uint_eq(dds_proto_rx_drain(rx, on_drain, &n_drained), 2);
+	ck_assert_uint_eq(n_drained, 2);
+	for (unsigned i = 0; i < 2; i++) {
+		bool two = drained[i].device_id == 2;
+		ck_assert(two || drained[i].device_id == 3);
+		ck_assert_uint_eq(drained[i].type, DDS_MSG_REQUEST);
+		ck_assert_uint_eq(drained[i].request_id, two ? 9 : 4);
+		ck_assert_uint_eq(drained[i].frag_count, two ? 3 : 2);
+		ck_assert_uint_eq(drained[i].model_hash, 99);
+		ck_assert_uint_eq(drained_first[i], two ? 400 : 500);
+	}
+	ck_assert_uint_eq(dds_proto_rx_slots_used(rx), 0);
+	ck_assert_uint_eq(dds_proto_rx_bytes_used(rx), 0);
+	ck_assert_uint_eq(n_release, 2);
+	ck_assert_uint_eq(dds_proto_rx_count(rx, DDS_DROP_TIMEOUT), 0);
+	ck_assert_uint_eq(dds_proto_rx_drain(rx, NULL, NULL), 0);
+	drop_rx();
+
+	/* The two refusals a node makes after the split check, through the codec. */
+	static const int stop_reasons[] = {DDS_DROP_EXEC_FAILED, DDS_DROP_SHUTTING_DOWN};
+	uint8_t key[32], d[128];
+	struct dds_proto_msg m;
+	key_of(5, key);
+	for (int i = 0; i < 2; i++) {
+		struct dds_proto_hdr h = {.type = DDS_MSG_ERROR, .device_id = 5, .request_id = 3,
+					  .frag_count = 1, .model_hash = 1};
+		size_t len = dds_proto_encode_error(&h, 1.0, (uint16_t)stop_reasons[i], key, d,
+						    sizeof d);
+		ck_assert_uint_eq(len, 32 + 10 + 16);
+		ck_assert_uint_eq(d[32 + 8] << 8 | d[32 + 9], (unsigned)stop_reasons[i]);
+		expect(dds_proto_parse(d, len, &m), DDS_PROTO_OK);
+		expect(m.u.err.reason, stop_reasons[i]);
+	}
+	ck_assert_str_eq(dds_proto_reason_name(DDS_DROP_EXEC_FAILED), "exec_failed");
+	ck_assert_str_eq(dds_proto_reason_name(DDS_DROP_SHUTTING_DOWN), "shutting_down");
+}
+END_TEST
+
 START_TEST(rx_conflicts)
 {
 	struct dds_proto_alloc a = {count_alloc, count_release, NULL};
@@ -931,29 +1002,26 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("protocol");
-	TCase *tc = tcase_create("all");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, vector_request);
-	tcase_add_test(tc, vector_singles);
-	tcase_add_test(tc, mac_every_byte);
-	tcase_add_test(tc, replay_window);
-	tcase_add_test(tc, reason_names);
-	tcase_add_test(tc, parse_reasons);
-	tcase_add_test(tc, rx_auth);
-	tcase_add_test(tc, rx_order);
-	tcase_add_test(tc, rx_limits);
-	tcase_add_test(tc, rx_conflicts);
-	tcase_add_test(tc, device_role);
-	tcase_add_test(tc, encoder_vs_craft);
-	tcase_add_test(tc, split_bruteforce);
-	tcase_add_test(tc, api_misuse);
-	tcase_add_test(tc, every_reason_reached); /* last: reads what the others saw */
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK); /* one process, so `seen` adds up */
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	struct dds_check_case cases[] = {
+		{ .name = "all", .timeout = 60, .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(vector_request),
+			DDS_CHECK_TEST(vector_singles),
+			DDS_CHECK_TEST(mac_every_byte),
+			DDS_CHECK_TEST(replay_window),
+			DDS_CHECK_TEST(reason_names),
+			DDS_CHECK_TEST(parse_reasons),
+			DDS_CHECK_TEST(rx_auth),
+			DDS_CHECK_TEST(rx_order),
+			DDS_CHECK_TEST(rx_limits),
+			DDS_CHECK_TEST(rx_conflicts),
+			DDS_CHECK_TEST(rx_drain_and_stop_reasons),
+			DDS_CHECK_TEST(device_role),
+			DDS_CHECK_TEST(encoder_vs_craft),
+			DDS_CHECK_TEST(split_bruteforce),
+			DDS_CHECK_TEST(api_misuse),
+			DDS_CHECK_TEST(every_reason_reached)) }, /* last: reads what the others saw */
+		{ .name = NULL },
+	};
+
+	return dds_check_main("protocol", cases, CK_NOFORK); /* one process, so `seen` adds up */
 }

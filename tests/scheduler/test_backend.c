@@ -2,31 +2,19 @@
  * fallback log line, tails from the values sent (against brute force), plan errors, a batched
  * run equal bit for bit to single runs and to the CPU engine run on the whole graph, and the
  * scheduler and plans driven together as the dataplane's worker loop will drive them. */
-#include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../check_main.h"
+#include "../op_graphs.h"
 #include "dds_backend.h"
+#include "dds_gpu.h"
 #include "dds_engine.h"
 #include "dds_sched.h"
 
 /* ---- helpers ---- */
-
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static void fill_random(float *x, size_t n, uint64_t *s)
-{
-	for (size_t i = 0; i < n; i++)
-		x[i] = (float)((double)(rng_next(s) >> 11) / 9007199254740992.0 * 2 - 1);
-}
 
 /* A small DAG: conv+bn+relu, a residual branch, pooling, a classifier (7 layers). */
 static const char small_json[] =
@@ -77,21 +65,28 @@ START_TEST(create_by_name)
 	struct dds_err err;
 	int st;
 
+	char what[256];
+	bool gpu = dds_gpu_probe(what, sizeof(what)) > 0; /* 0 too in builds without CUDA */
+
 	log_lines = 0;
 	struct dds_backend *b = dds_backend_create(&o, &st, &err);
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_eq(st, DDS_BACKEND_OK);
-	/* No GPU here (or no CUDA backend in this build): the CPU engine, and one line why. */
-	ck_assert_str_eq(dds_backend_name(b), "cpu");
+	/* With a usable GPU "auto" is CUDA; without (or without a CUDA backend in this build),
+	 * the CPU engine, and one line why. */
+	ck_assert_str_eq(dds_backend_name(b), gpu ? "cuda" : "cpu");
 	ck_assert_int_eq(log_lines, 1);
-	ck_assert_ptr_nonnull(strstr(log_last, "cpu engine"));
+	if (!gpu)
+		ck_assert_ptr_nonnull(strstr(log_last, "cpu engine"));
 	fprintf(stderr, "auto: %s\n", log_last);
 	dds_backend_free(b);
 
 	o.name = "cuda";
-	ck_assert_ptr_null(dds_backend_create(&o, &st, &err));
-	ck_assert_int_eq(st, DDS_BACKEND_EUNSUPPORTED);
-	fprintf(stderr, "cuda: %s\n", err.msg);
+	b = dds_backend_create(&o, &st, &err);
+	ck_assert_int_eq(st, gpu ? DDS_BACKEND_OK : DDS_BACKEND_EUNSUPPORTED);
+	ck_assert(gpu == (b != NULL));
+	dds_backend_free(b);
+	fprintf(stderr, "cuda: %s\n", gpu ? what : err.msg);
 	o.name = "tpu";
 	ck_assert_ptr_null(dds_backend_create(&o, &st, &err));
 	ck_assert_int_eq(st, DDS_BACKEND_EINVAL);
@@ -258,7 +253,7 @@ static void check_batched(const struct dds_model *m, const int *cut, int n_cut, 
 
 	/* Device side, one request at a time: cut values (per request, concatenated) and oracle. */
 	for (int r = 0; r < REQS; r++) {
-		fill_random(raw, nraw, &seed);
+		dds_test_fill_random(raw, nraw, &seed);
 		memcpy(dds_engine_value(dev, 0), raw, nraw * sizeof(float));
 		ck_assert(dds_engine_run(dev, head, 1, &err) == 0);
 		float *dst = cutv + (size_t)r * nin;
@@ -366,50 +361,10 @@ END_TEST
 
 /* ---- every op on every backend (ggml's test-backend-ops) ---- */
 
-/* Small graphs (JSON with ' for ") that together hold every op of the model format. */
-static const struct {
-	const char *in_shape, *layers, *output;
-} op_graphs[] = {
-	{"[3,9,9]", "{'name':'c','op':'conv2d','inputs':['input'],'out_channels':4,'kernel':3,"
-		    "'stride':2,'padding':1,'bn':true,'act':'relu'},"
-		    "{'name':'b','op':'batchnorm','inputs':['c']},"
-		    "{'name':'m','op':'maxpool','inputs':['b'],'kernel':2},"
-		    "{'name':'a','op':'avgpool','inputs':['b'],'kernel':2},"
-		    "{'name':'s','op':'add','inputs':['m','a'],'act':'gelu'},"
-		    "{'name':'p','op':'adaptive_avgpool','inputs':['s'],'output_size':1},"
-		    "{'name':'f','op':'flatten','inputs':['p']},"
-		    "{'name':'l','op':'linear','inputs':['f'],'out_features':5},"
-		    "{'name':'o','op':'softmax','inputs':['l']}", "o"},
-	{"[4,3,3]", "{'name':'r','op':'relu','inputs':['input']},"
-		    "{'name':'g','op':'gelu','inputs':['input']},"
-		    "{'name':'c','op':'concat','inputs':['r','g']},"
-		    "{'name':'t','op':'tokens','inputs':['c']},"
-		    "{'name':'k','op':'cls_token','inputs':['t']},"
-		    "{'name':'e','op':'pos_embed','inputs':['k']},"
-		    "{'name':'n','op':'layernorm','inputs':['e']},"
-		    "{'name':'h','op':'mha','inputs':['n'],'heads':2},"
-		    "{'name':'x','op':'select_token','inputs':['h']}", "x"},
-};
+/* The graphs: tests/op_graphs.h. */
 
 /* Relative tolerance of a backend against the CPU engine's reference kernels. */
 #define OPS_TOL 1e-4
-
-static struct dds_model *load_graph(int i)
-{
-	char buf[2048];
-	struct dds_model *m = NULL;
-	struct dds_err err;
-	int n = snprintf(buf, sizeof(buf),
-			 "{'format':'dds-model/1','name':'ops%d','input':{'shape':%s},"
-			 "'layers':[%s],'output':'%s'}",
-			 i, op_graphs[i].in_shape, op_graphs[i].layers, op_graphs[i].output);
-	ck_assert_int_lt(n, (int)sizeof(buf));
-	for (char *p = buf; *p; p++)
-		*p = *p == '\'' ? '"' : *p;
-	ck_assert_msg(dds_model_load_string(buf, strlen(buf), "ops", NULL, 3, &m, &err) == 0,
-		      "%s", err.msg);
-	return m;
-}
 
 /* Whole graph (server only) at batch 3 on backend `name` vs the engine's reference kernels.
  * Returns false if the backend is not available here. */
@@ -425,7 +380,8 @@ static bool ops_on_backend(const char *name, const struct dds_model *m, uint64_t
 		ck_assert_int_eq(st, DDS_BACKEND_EUNSUPPORTED);
 		return false;
 	}
-	uint8_t mask[16];
+	uint8_t mask[64];
+	ck_assert(m->n_layers <= (int)sizeof(mask));
 	ck_assert(dds_plan_tail_mask(m, &v0, 1, mask, &err) == 0);
 	for (int k = 0; k < m->n_layers; k++)
 		ck_assert_msg(dds_backend_supports_layer(b, m, k), "%s: %s", name, m->layers[k].name);
@@ -435,7 +391,7 @@ static bool ops_on_backend(const char *name, const struct dds_model *m, uint64_t
 	size_t nin = dds_plan_input_floats(p) * 3, nout = dds_plan_output_floats(p) * 3;
 	float *in = malloc(nin * sizeof(float)), *out = malloc(nout * sizeof(float));
 	ck_assert(in && out);
-	fill_random(in, nin, &seed);
+	dds_test_fill_random(in, nin, &seed);
 	memcpy(dds_engine_value(ref, 0), in, nin * sizeof(float));
 	ck_assert(dds_engine_run(ref, NULL, 3, &err) == 0);
 	ck_assert_msg(dds_plan_run(p, in, 3, out, &err) == 0, "%s", err.msg);
@@ -454,8 +410,8 @@ START_TEST(every_op_every_backend)
 	static const char *const backends[] = {"cpu", "cuda"};
 	unsigned seen = 0;
 
-	for (size_t i = 0; i < sizeof(op_graphs) / sizeof(op_graphs[0]); i++) {
-		struct dds_model *m = load_graph((int)i);
+	for (int i = 0; i < DDS_N_OP_GRAPHS; i++) {
+		struct dds_model *m = dds_op_graph_load(i);
 		for (int k = 0; k < m->n_layers; k++)
 			seen |= 1u << m->layers[k].op;
 		for (size_t j = 0; j < 2; j++)
@@ -494,7 +450,7 @@ static void device_side(struct dds_engine *dev, const struct dds_model *m,
 	ck_assert(q->payload && q->want && q->got);
 	for (int k = 0; k < m->n_layers; k++)
 		head[k] = !tail[k];
-	fill_random(dds_engine_value(dev, 0), nraw, seed);
+	dds_test_fill_random(dds_engine_value(dev, 0), nraw, seed);
 	ck_assert(dds_engine_run(dev, head, 1, &err) == 0);
 	for (int k = 0; k < dds_plan_n_inputs(p); k++) {
 		int v = dds_plan_input_value(p, k);
@@ -605,22 +561,18 @@ END_TEST
 
 int main(void)
 {
-	Suite *su = suite_create("backend");
-	TCase *tc = tcase_create("cpu");
+	struct dds_check_case cases[] = {
+		{ .name = "cpu", .timeout = 300, .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(create_by_name),
+			DDS_CHECK_TEST(tail_mask_matches_brute_force),
+			DDS_CHECK_TEST(tail_mask_bad_input),
+			DDS_CHECK_TEST(plan_bad_input),
+			DDS_CHECK_LOOP(batched_equals_single_small, 0, 2),
+			DDS_CHECK_LOOP(batched_equals_single_zoo, 0, 2),
+			DDS_CHECK_TEST(every_op_every_backend),
+			DDS_CHECK_TEST(worker_loop)) },
+		{ .name = NULL },
+	};
 
-	tcase_add_test(tc, create_by_name);
-	tcase_add_test(tc, tail_mask_matches_brute_force);
-	tcase_add_test(tc, tail_mask_bad_input);
-	tcase_add_test(tc, plan_bad_input);
-	tcase_add_loop_test(tc, batched_equals_single_small, 0, 2);
-	tcase_add_loop_test(tc, batched_equals_single_zoo, 0, 2);
-	tcase_add_test(tc, every_op_every_backend);
-	tcase_add_test(tc, worker_loop);
-	tcase_set_timeout(tc, 300);
-	suite_add_tcase(su, tc);
-	SRunner *sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return dds_check_main("backend", cases, CK_FORK_GETENV);
 }

@@ -1,12 +1,12 @@
 /* test_sched.c: the scheduler on a simulated clock: fair shares by r_i, floods, batching delays,
  * admission and busy verdicts, bad input. The oracle of every fairness test is the ratio of the
  * allocations themselves (and, for floods, the service a device would get alone). */
-#include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../check_main.h"
 #include "dds_sched.h"
 
 #define US 1000ull
@@ -482,23 +482,19 @@ END_TEST
 
 int main(void)
 {
-	Suite *su = suite_create("scheduler");
-	TCase *fair = tcase_create("fairness"), *rest = tcase_create("queues");
+	struct dds_check_case cases[] = {
+		{ .name = "fairness", .timeout = 60, .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_LOOP(fair_3_to_1, 0, sizeof(fair_cases) / sizeof(fair_cases[0])),
+			DDS_CHECK_TEST(closed_loop_keeps_share),
+			DDS_CHECK_TEST(flood_does_not_starve)) },
+		{ .name = "queues", .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(max_delay_releases_partial_batch),
+			DDS_CHECK_TEST(work_conserving_and_one_group_per_batch),
+			DDS_CHECK_TEST(admission_and_busy),
+			DDS_CHECK_TEST(bad_requests),
+			DDS_CHECK_TEST(bad_config)) },
+		{ .name = NULL },
+	};
 
-	tcase_add_loop_test(fair, fair_3_to_1, 0, sizeof(fair_cases) / sizeof(fair_cases[0]));
-	tcase_add_test(fair, closed_loop_keeps_share);
-	tcase_add_test(fair, flood_does_not_starve);
-	tcase_set_timeout(fair, 60);
-	tcase_add_test(rest, max_delay_releases_partial_batch);
-	tcase_add_test(rest, work_conserving_and_one_group_per_batch);
-	tcase_add_test(rest, admission_and_busy);
-	tcase_add_test(rest, bad_requests);
-	tcase_add_test(rest, bad_config);
-	suite_add_tcase(su, fair);
-	suite_add_tcase(su, rest);
-	SRunner *sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return dds_check_main("scheduler", cases, CK_FORK_GETENV);
 }

@@ -1,8 +1,8 @@
 /* test_sim.c: dds-sim's game: the equilibrium against a dense scan, the issue's targets at
  * N = 100 (seed 1, both budget rules; docs/game.md), and the CLI's JSON and errors. */
+#include "../check_main.h"
 #include "dds_sim.h"
 
-#include <check.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -328,12 +328,22 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-	Suite *s = suite_create("sim");
-	TCase *eq = tcase_create("equilibrium"), *t100 = tcase_create("targets"),
-	      *cli = tcase_create("cli");
-	SRunner *sr;
+	struct dds_check_case cases[] = {
+		{ .name = "equilibrium", .timeout = 120, .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(equilibrium_matches_dense_scan)) },
+		{ .name = "targets", .timeout = 240, .setup = setup100, .teardown = teardown100,
+		  .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_LOOP(mode_meets_convergence_targets, DDS_SIM_MOMENTUM,
+				       DDS_SIM_EXACT + 1),
+			DDS_CHECK_TEST(paper_sniff_stops_above_equilibrium),
+			DDS_CHECK_TEST(latency_targets_at_100)) },
+		{ .name = "cli", .timeout = 240, .tests = DDS_CHECK_TESTS(
+			DDS_CHECK_TEST(cli_json_has_the_keys),
+			DDS_CHECK_TEST(cli_bad_flags_fail_cleanly),
+			DDS_CHECK_TEST(cli_writes_the_figures)) },
+		{ .name = NULL },
+	};
 	const char *root = getenv("DDS_SOURCE_ROOT");
-	int failed;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s DDS_SIM_BINARY\n", argv[0]);
@@ -341,24 +351,5 @@ int main(int argc, char **argv)
 	}
 	sim_exe = argv[1];
 	snprintf(zoo, sizeof(zoo), "%s/zoo", root ? root : ".");
-	tcase_set_timeout(eq, 120);
-	tcase_add_test(eq, equilibrium_matches_dense_scan);
-	tcase_add_unchecked_fixture(t100, setup100, teardown100);
-	tcase_set_timeout(t100, 240);
-	tcase_add_loop_test(t100, mode_meets_convergence_targets, DDS_SIM_MOMENTUM,
-			    DDS_SIM_EXACT + 1);
-	tcase_add_test(t100, paper_sniff_stops_above_equilibrium);
-	tcase_add_test(t100, latency_targets_at_100);
-	tcase_set_timeout(cli, 240);
-	tcase_add_test(cli, cli_json_has_the_keys);
-	tcase_add_test(cli, cli_bad_flags_fail_cleanly);
-	tcase_add_test(cli, cli_writes_the_figures);
-	suite_add_tcase(s, eq);
-	suite_add_tcase(s, t100);
-	suite_add_tcase(s, cli);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return dds_check_main("sim", cases, CK_FORK_GETENV);
 }
