@@ -28,14 +28,7 @@ agent_server_start() {
   "pricing": {"base_price": 1e-9, "round_ms": 50}
 }
 EOC
-	"$SERVER" -- -c "$WORK/cfg.json" > "$WORK/server.out" 2> "$WORK/server.err" &
-	SPID=$!
-	for _ in $(seq 1 100); do
-		"$CTL" -p "$PREFIX" state > /dev/null 2>&1 && return 0
-		kill -0 "$SPID" 2>/dev/null || fail "dds-server exited during start"
-		sleep 0.2
-	done
-	fail "dds-server did not answer on its telemetry socket"
+	server_run "$WORK/cfg.json"
 }
 
 # A field of the summary line of a --json run's output file.

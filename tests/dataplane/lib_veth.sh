@@ -75,10 +75,17 @@ server_start() {
   $1}
 }
 EOC
-	"$SERVER" -- -c "$WORK/cfg.json" > "$WORK/server.out" 2> "$WORK/server.err" &
+	server_run "$WORK/cfg.json"
+	tap_into_ns
+}
+
+# Start dds-server with the config file $1; returns when its telemetry answers (within
+# ${START_S:-20} s), fails the test if it exits or does not answer.
+server_run() {
+	"$SERVER" -- -c "$1" > "$WORK/server.out" 2> "$WORK/server.err" &
 	SPID=$!
-	for _ in $(seq 1 100); do
-		"$CTL" -p "$PREFIX" state > /dev/null 2>&1 && { tap_into_ns; return 0; }
+	for _ in $(seq 1 $((${START_S:-20} * 5))); do
+		"$CTL" -p "$PREFIX" state > /dev/null 2>&1 && return 0
 		kill -0 "$SPID" 2>/dev/null || fail "dds-server exited during start"
 		sleep 0.2
 	done

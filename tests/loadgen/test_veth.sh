@@ -35,14 +35,7 @@ cfg = {
 }
 json.dump(cfg, open(path, "w"), indent=1)
 EOP
-"$SERVER" -- -c "$WORK/node.json" > "$WORK/server.out" 2> "$WORK/server.err" &
-SPID=$!
-for _ in $(seq 1 150); do
-	"$CTL" -p "$PREFIX" state > /dev/null 2>&1 && break
-	kill -0 "$SPID" 2>/dev/null || fail "dds-server exited during start"
-	sleep 0.2
-done
-"$CTL" -p "$PREFIX" state > /dev/null 2>&1 || fail "dds-server did not answer on its telemetry socket"
+START_S=30 server_run "$WORK/node.json"
 
 # 99 devices on the tiny model at 1 request/s each, 1 on the zoo model at 0.3/s (a ResNet34
 # request is 602 KB, 436 fragments, and blocks the CPU server's only lcore for about a second
