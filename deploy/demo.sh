@@ -45,6 +45,12 @@ cleanup() {
 trap cleanup EXIT
 cleanup
 
+# OpenBLAS 0.3.21 takes AVX-512 CPUs it does not know (AMD Zen 4) for Haswell: its AVX-512
+# kernels are 1.5x faster there (docs/scheduler.md). An explicit setting is kept.
+if [[ -z ${OPENBLAS_CORETYPE:-} ]] && grep -qw avx512bw /proc/cpuinfo; then
+    export OPENBLAS_CORETYPE=SkylakeX
+fi
+
 say "the node's capacity on this machine (backend $BACKEND)"
 # R in the price is the node's compute rate: measured here with the tail benchmark's
 # server-only ResNet50 run at batch 8, so the market sells what the machine can do.
