@@ -58,23 +58,14 @@ static int parse_pos(const char *name, const char *s, double *out)
 	return 0;
 }
 
+/* A key as 64 hex digits; trailing spaces and line ends (a key file's line) are ignored. */
 static int parse_key(const char *s, uint8_t *key)
 {
 	size_t n = strlen(s);
 
 	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\r'))
 		n--;
-	if (n != 2 * DDS_PROTO_KEY_LEN)
-		return -1;
-	for (int i = 0; i < DDS_PROTO_KEY_LEN; i++) {
-		unsigned b;
-
-		if (sscanf(s + 2 * i, "%2x", &b) != 1 || !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
-		    !strchr("0123456789abcdefABCDEF", s[2 * i + 1]))
-			return -1;
-		key[i] = (uint8_t)b;
-	}
-	return 0;
+	return dds_proto_key_parse(s, n, key);
 }
 
 static int read_key_file(const char *path, uint8_t *key)

@@ -244,6 +244,18 @@ static unsigned dp_collect(struct dds_dp *dp, struct dp_queue *q)
 	return n;
 }
 
+/* The executor's view of a complete request: its header's fields, tensors and payload. */
+static struct dds_dp_request dp_rq(const struct dds_proto_hdr *h, const struct dds_proto_tmsg *tm,
+				   const void *payload)
+{
+	return (struct dds_dp_request){.device_id = h->device_id,
+				       .request_id = h->request_id,
+				       .model_hash = h->model_hash,
+				       .budget = tm->value,
+				       .tm = tm,
+				       .payload = payload};
+}
+
 /* Inline mode: run the request here and answer at once. */
 static void dp_inline(struct dds_dp *dp, struct dp_queue *q, const struct dds_proto_hdr *h,
 		      const struct dds_peer *to, const struct dds_dp_request *rq, uint64_t first_ns,
@@ -279,12 +291,7 @@ static void dp_submit(struct dds_dp *dp, struct dp_queue *q, const struct dds_pk
 	job->queue = q->id;
 	job->done = q->done;
 	job->tm = ev->msg.u.frag.tm;
-	job->rq = (struct dds_dp_request){.device_id = job->h.device_id,
-					  .request_id = job->h.request_id,
-					  .model_hash = job->h.model_hash,
-					  .budget = job->tm.value,
-					  .tm = &job->tm,
-					  .payload = ev->buf};
+	job->rq = dp_rq(&job->h, &job->tm, ev->buf);
 	job->sr.t[DDS_STAGE_first_frag] = ev->first_ns;
 	job->sr.t[DDS_STAGE_complete] = now_ns;
 	job->sr.user = job;
@@ -315,12 +322,7 @@ static void dp_request(struct dds_dp *dp, struct dp_queue *q, const struct dds_p
 	} else if (dp->ops.submit) {
 		dp_submit(dp, q, p, ev, now_ns);
 	} else {
-		struct dds_dp_request rq = {.device_id = msg->h.device_id,
-					    .request_id = msg->h.request_id,
-					    .model_hash = msg->h.model_hash,
-					    .budget = x,
-					    .tm = &msg->u.frag.tm,
-					    .payload = ev->buf};
+		struct dds_dp_request rq = dp_rq(&msg->h, &msg->u.frag.tm, ev->buf);
 
 		dp_inline(dp, q, &msg->h, &p->src, &rq, ev->first_ns, now_ns);
 		free(ev->buf);

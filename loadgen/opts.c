@@ -101,16 +101,8 @@ static int mac(const char *flag, const char *s, uint8_t *m, char *err, size_t er
 
 static int hexkey(const char *what, const char *s, uint8_t *key, char *err, size_t err_len)
 {
-	if (strlen(s) != 2 * DDS_PROTO_KEY_LEN)
+	if (dds_proto_key_parse(s, strlen(s), key))
 		return dds_fail(err, err_len, "%s: a key is 64 hex digits", what);
-	for (int i = 0; i < DDS_PROTO_KEY_LEN; i++) {
-		unsigned b;
-
-		if (sscanf(s + 2 * i, "%2x", &b) != 1 || !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
-		    !strchr("0123456789abcdefABCDEF", s[2 * i + 1]))
-			return dds_fail(err, err_len, "%s: a key is 64 hex digits", what);
-		key[i] = (uint8_t)b;
-	}
 	return 0;
 }
 

@@ -1,8 +1,29 @@
-/* auth.c: authentication: the keyed BLAKE2b MAC, the replay window and the device key table. */
+/* auth.c: authentication: the keyed BLAKE2b MAC, the replay window, the device key table and keys as text. */
 #include <sodium.h>
 #include <stdlib.h>
 
 #include "proto_int.h"
+
+static int hex_digit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+int dds_proto_key_parse(const char *hex, size_t len, uint8_t key[DDS_PROTO_KEY_LEN])
+{
+	if (!hex || len != 2 * DDS_PROTO_KEY_LEN)
+		return -1;
+	for (int i = 0; i < DDS_PROTO_KEY_LEN; i++) {
+		int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		key[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
 
 void dds_proto_mac_sign(uint8_t *dgram, size_t len, const uint8_t key[DDS_PROTO_KEY_LEN])
 {

@@ -181,6 +181,10 @@ void dds_proto_devtab_free(struct dds_proto_devtab *t);
 /* Add (or re-key) a device. Returns 0, or -1 when the table is full. */
 int dds_proto_devtab_add(struct dds_proto_devtab *t, uint32_t device_id,
 			 const uint8_t key[DDS_PROTO_KEY_LEN]);
+/* A key written as text: exactly 2 * DDS_PROTO_KEY_LEN hex digits (either case) in hex[0..len).
+ * Returns 0 with key filled, or -1 (key unspecified) for any other text. */
+int dds_proto_key_parse(const char *hex, size_t len, uint8_t key[DDS_PROTO_KEY_LEN]);
+
 /* The device's key, or NULL if unknown. */
 const uint8_t *dds_proto_devtab_key(const struct dds_proto_devtab *t, uint32_t device_id);
 

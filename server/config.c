@@ -1,7 +1,6 @@
 /* config.c: dds-server's JSON config (jansson): defaults, a table of every key, errors naming the key. */
 #define _GNU_SOURCE /* CPU_SETSIZE */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <jansson.h>
 #include <sched.h>
 #include <stddef.h>
@@ -222,21 +221,6 @@ static int load_eal(struct srv_cfg *c, json_t *arr, char *err, size_t n)
 	return 0;
 }
 
-static int parse_key_hex(const char *s, uint8_t *key)
-{
-	if (!s || strlen(s) != 2 * DDS_PROTO_KEY_LEN)
-		return -1;
-	for (int i = 0; i < DDS_PROTO_KEY_LEN; i++) {
-		unsigned b;
-
-		if (!isxdigit((unsigned char)s[2 * i]) || !isxdigit((unsigned char)s[2 * i + 1]) ||
-		    sscanf(s + 2 * i, "%2x", &b) != 1)
-			return -1;
-		key[i] = (uint8_t)b;
-	}
-	return 0;
-}
-
 static int load_device(struct srv_cfg *c, size_t i, json_t *d, char *err, size_t n)
 {
 	struct dds_dp_device *dev = &c->devices[i];
@@ -253,7 +237,8 @@ static int load_device(struct srv_cfg *c, size_t i, json_t *d, char *err, size_t
 	    json_integer_value(id) > UINT32_MAX)
 		return KFAIL("devices[%zu].id: must be an integer in 0..4294967295", i);
 	dev->id = (uint32_t)json_integer_value(id);
-	if (parse_key_hex(json_string_value(key), dev->key))
+	if (!json_is_string(key) ||
+	    dds_proto_key_parse(json_string_value(key), json_string_length(key), dev->key))
 		return KFAIL("devices[%zu].key: must be a string of %d hex digits (%d bytes)", i,
 			     2 * DDS_PROTO_KEY_LEN, DDS_PROTO_KEY_LEN);
 	for (size_t j = 0; j < i; j++)

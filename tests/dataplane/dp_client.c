@@ -361,18 +361,6 @@ static void await_prices(struct client *c, unsigned want)
 		FAIL(c, "%u PRICE messages, want %u\n", c->prices, want);
 }
 
-static int parse_key(const char *s, uint8_t *key)
-{
-	for (int i = 0; i < DDS_PROTO_KEY_LEN; i++) {
-		unsigned b;
-
-		if (!s[2 * i] || sscanf(s + 2 * i, "%2x", &b) != 1)
-			return -1;
-		key[i] = (uint8_t)b;
-	}
-	return 0;
-}
-
 static int setup(struct client *c, const char *server, int port, const char *model,
 		 uint64_t seed)
 {
@@ -437,7 +425,7 @@ int main(int argc, char **argv)
 		default: return 2;
 		}
 	}
-	if (!model || !key || parse_key(key, c.key)) {
+	if (!model || !key || dds_proto_key_parse(key, strlen(key), c.key)) {
 		fprintf(stderr, "usage: dp_client --model JSON --key HEX64 [--server IP] [--port N] "
 			"[--device ID] [--seed N] [--reps N] [--mtu N] [--price P] [--prices N]\n"
 			"       [--flood N | --stop-probe [--stop-refuses]]\n");

@@ -17,15 +17,9 @@ int main(int argc, char **argv)
 	FILE *f = argc == 3 ? fopen(argv[1], "rb") : NULL;
 	uint32_t len;
 
-	if (!f || strlen(argv[2]) != 64 || sodium_init() < 0) {
+	if (!f || dds_proto_key_parse(argv[2], strlen(argv[2]), key) || sodium_init() < 0) {
 		fprintf(stderr, "usage: lg_dgram_check RECORDS KEYHEX64\n");
 		return 2;
-	}
-	for (int i = 0; i < DDS_PROTO_KEY_LEN; i++) {
-		unsigned b;
-
-		sscanf(argv[2] + 2 * i, "%2x", &b);
-		key[i] = (uint8_t)b;
 	}
 	while (fread(&len, 4, 1, f) == 1) {
 		struct dds_proto_msg m;

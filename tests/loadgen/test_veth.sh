@@ -8,14 +8,7 @@ DURATION=${LG_TEST_SECONDS:-10}
 . "$(dirname "$0")/../dataplane/lib_veth.sh"
 NS=lgns$TAG VA=lga$TAG VB=lgb$TAG PREFIX=ddslg$TAG
 SERVER_IP=10.99.7.1 CLIENT_IP=10.99.7.2
-fail() {
-	echo "FAIL: $*"
-	echo "--- server stderr:"; tail -20 "$WORK/server.err" 2>/dev/null
-	echo "--- loadgen stderr:"; tail -20 "$WORK/lg.err" 2>/dev/null
-	exit 1
-}
-# jget FILE EXPR: a Python expression over the JSON report d (a path like "['a']['b']" is d's)
-jget() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); e=sys.argv[2]; print(eval(e if e[0] != "[" else "d" + e))' "$1" "$2"; }
+. "$(dirname "$0")/lib_lg.sh" # fail (with the loadgen's stderr), jget
 
 veth_setup
 

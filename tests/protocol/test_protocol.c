@@ -968,6 +968,40 @@ START_TEST(split_bruteforce)
 }
 END_TEST
 
+/* Keys as text against libsodium's sodium_hex2bin: random keys in both cases, and every
+ * one-character corruption and length change is refused. */
+START_TEST(key_parse)
+{
+	uint8_t key[DDS_PROTO_KEY_LEN], want[DDS_PROTO_KEY_LEN];
+	char hex[2 * DDS_PROTO_KEY_LEN + 2];
+
+	for (int rep = 0; rep < 64; rep++) {
+		randombytes_buf(want, sizeof(want));
+		sodium_bin2hex(hex, sizeof(hex), want, sizeof(want));
+		for (int i = 0; rep & 1 && hex[i]; i++)
+			hex[i] = (char)(hex[i] >= 'a' ? hex[i] - 32 : hex[i]);
+		ck_assert_int_eq(dds_proto_key_parse(hex, strlen(hex), key), 0);
+		ck_assert_mem_eq(key, want, sizeof(key));
+		ck_assert_int_eq(sodium_hex2bin(key, sizeof(key), hex, strlen(hex), NULL, NULL, NULL), 0);
+		ck_assert_mem_eq(key, want, sizeof(key));
+		ck_assert_int_eq(dds_proto_key_parse(hex, strlen(hex) - 1, key), -1);
+		ck_assert_int_eq(dds_proto_key_parse(hex, strlen(hex) - 2, key), -1);
+		hex[2 * DDS_PROTO_KEY_LEN] = '0';
+		ck_assert_int_eq(dds_proto_key_parse(hex, 2 * DDS_PROTO_KEY_LEN + 1, key), -1);
+		hex[2 * DDS_PROTO_KEY_LEN] = '\0';
+		for (const char *bad = "g G/:@`-x "; *bad; bad++) {
+			int at = rep % (2 * DDS_PROTO_KEY_LEN);
+			char keep = hex[at];
+
+			hex[at] = *bad;
+			ck_assert_int_eq(dds_proto_key_parse(hex, strlen(hex), key), -1);
+			hex[at] = keep;
+		}
+	}
+	ck_assert_int_eq(dds_proto_key_parse(NULL, 64, key), -1);
+}
+END_TEST
+
 START_TEST(api_misuse)
 {
 	struct dds_proto_rx_config cfg = node_cfg();
@@ -1018,6 +1052,7 @@ int main(void)
 			DDS_CHECK_TEST(device_role),
 			DDS_CHECK_TEST(encoder_vs_craft),
 			DDS_CHECK_TEST(split_bruteforce),
+			DDS_CHECK_TEST(key_parse),
 			DDS_CHECK_TEST(api_misuse),
 			DDS_CHECK_TEST(every_reason_reached)) }, /* last: reads what the others saw */
 		{ .name = NULL },
