@@ -11,8 +11,9 @@
 # per mode, the server's stages (p50/p99/p99.9 from `dds-ctl latency --json`) and the
 # loadgen's client-side end-to-end, and says whether the overhead p99 is <= 50 us.
 # Environment: RATES (default "1000 5000"), MODES (worker modes, each POLL_US[:PRIORITY]:
-# scheduler.worker_poll_us and scheduler.worker_priority; default "0 50 1000000 0:50": sleep at
-# once, poll 50 us (the daemon's default), poll, sleep at once at SCHED_FIFO 50), WORKER_CPU
+# scheduler.worker_poll_us and scheduler.worker_priority, or "inline": scheduler.inline, no
+# worker thread; default "0 50 1000000 0:50 inline": sleep at once, poll 50 us (the daemon's
+# default), poll, sleep at once at SCHED_FIFO 50, run to completion on the rx lcore), WORKER_CPU
 # (scheduler.worker_cpu, default unset), BACKEND (engine.backend, default cpu; cuda on a GPU
 # machine), LG_CPUS (a CPU list: dds-loadgen runs under taskset -c LG_CPUS), ZOO (a zoo model,
 # e.g. zoo/resnet34.json, sent by 1 device in 100 at 0.2/s), OUT_DIR (default /tmp:
@@ -21,7 +22,7 @@ set -u
 BUILD=${1:-build}
 SECS=${2:-5}
 RATES=${RATES:-"1000 5000"}
-MODES=${MODES:-"0 50 1000000 0:50"}
+MODES=${MODES:-"0 50 1000000 0:50 inline"}
 ZOO=${ZOO:-}
 OUT_DIR=${OUT_DIR:-/tmp}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,13 +56,16 @@ ip netns add "$NS" && ip link add "$VA" type veth peer name "$VB" && ip link set
 VERIFY=false
 ip netns exec "$NS" ethtool -K "$VB" tx off >/dev/null 2>&1 && VERIFY=true
 
-# node.json for mode $1 (POLL_US[:PRIORITY]): 100 devices with their own keys (the loadgen reads the same file).
+# node.json for mode $1 (POLL_US[:PRIORITY] or inline): 100 devices with their own keys (the loadgen reads the same file).
 write_config() {
 	/usr/bin/python3 - "$WORK/node.json" "$1" "${WORKER_CPU:--1}" "$MODEL" "$ZOO" "$SERVER_IP" \
 		"$PREFIX" "$VA" "$VERIFY" "${BACKEND:-cpu}" <<'EOP'
 import hashlib, json, os, sys
 path, mode, cpu, m1, zoo, ip, prefix, va, verify, backend = sys.argv[1:]
-poll, prio = (mode.split(":") + ["0"])[:2]
+poll, prio = (mode.split(":") + ["0"])[:2] if mode != "inline" else ("0", "0")
+sched = {"worker_poll_us": int(poll), "worker_cpu": int(cpu), "worker_priority": int(prio)}
+if mode == "inline":
+    sched = {"inline": True}
 models = [{"graph": m1}] + ([{"graph": os.path.abspath(zoo)}] if zoo else [])
 json.dump({
     "eal": ["--no-huge", "-m", "512", "--no-pci", "-l", "0", "--file-prefix=" + prefix,
@@ -71,8 +75,7 @@ json.dump({
                 for i in range(100)],
     "models": models,
     "engine": {"backend": backend},
-    "scheduler": {"worker_poll_us": int(poll), "worker_cpu": int(cpu),
-                  "worker_priority": int(prio)},
+    "scheduler": sched,
     "reassembly": {"timeout_ms": 2000},
     "pricing": {"base_price": 1e-12, "round_ms": 100},
 }, open(path, "w"), indent=1)
@@ -139,6 +142,8 @@ for t in tags:
     runs.append(r)
 json.dump(runs, open(out, "w"), indent=1)
 def name(mode):
+    if mode == "inline":
+        return "inline (rx lcore)"
     poll, prio = [int(x) for x in (mode.split(":") + ["0"])[:2]]
     s = "sleep (poll 0)" if poll == 0 else "poll %d us" % poll if poll < 1000000 else "poll (1 s)"
     return s + (", FIFO %d" % prio if prio else "")

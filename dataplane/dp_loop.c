@@ -486,9 +486,12 @@ static void dp_stop(struct dds_dp *dp, struct dp_queue *q)
 	partial = dds_proto_rx_drain(q->rx, dp_stop_partial, &ctx);
 	rte_eth_tx_buffer_flush(dp->cfg.port_id, q->id, q->txb);
 	deadline = dds_dp_now_ns(dp) + dp->cfg.stop_wait_ns;
-	while (q->inflight && dds_dp_now_ns(dp) < deadline)
+	while (q->inflight && dds_dp_now_ns(dp) < deadline) {
+		if (q->id == 0 && dp->ops.step)
+			dp->ops.step(dp->ops.arg, dds_dp_now_ns(dp));
 		if (!dp_collect(dp, q))
 			rte_pause();
+	}
 	rte_eth_tx_buffer_flush(dp->cfg.port_id, q->id, q->txb);
 	RTE_LOG(INFO, USER1, "lcore %u: stopped; %u partial requests refused, %u jobs not back\n",
 		rte_lcore_id(), partial, q->inflight);
@@ -521,11 +524,13 @@ int dds_dp_lcore_main(void *arg)
 			dds_proto_rx_expire(q->rx, now_ns);
 			prev_expire = now_ns;
 		}
-		if (q->inflight)
-			dp_collect(dp, q);
 		n = rte_eth_rx_burst(dp->cfg.port_id, q->id, pkts, dp->cfg.burst);
 		if (n)
 			dp_burst(dp, q, pkts, n, now_ns);
+		if (q->id == 0 && dp->ops.step)
+			dp->ops.step(dp->ops.arg, now_ns);
+		if (q->inflight)
+			dp_collect(dp, q);
 	}
 	dp_stop(dp, q);
 	return 0;

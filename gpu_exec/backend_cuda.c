@@ -40,6 +40,8 @@
 
 struct cuda_backend {
 	int dev;
+	dds_backend_log_fn log; /* NULL: stderr */
+	void *log_arg;
 };
 
 /* Per tail layer: its device parameters and, for conv2d, an algorithm per bucket. */
@@ -92,13 +94,18 @@ static int cuda_fail(const struct dds_plan *p, struct dds_err *err, int status,
 									 : DDS_BACKEND_EDEVICE, \
 					 #x, cudaGetErrorString(e_), __func__, __LINE__);    \
 	} while (0)
+/* cuDNN 9's allocation failures: CUDNN_STATUS_ALLOC_FAILED is now only a deprecated alias of
+ * the host one (cudnn_graph.h), so a failed device allocation needs its own name. */
+#define CUDNN_IS_ALLOC(e)                                              \
+	((e) == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED || \
+	 (e) == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED)
 #define CUDNN_TRY(x)                                                                         \
 	do {                                                                                 \
 		cudnnStatus_t e_ = (x);                                                      \
 		if (e_ != CUDNN_STATUS_SUCCESS)                                              \
 			return cuda_fail(p, err,                                             \
-					 e_ == CUDNN_STATUS_ALLOC_FAILED ? DDS_BACKEND_ENOMEM \
-									 : DDS_BACKEND_EDEVICE, \
+					 CUDNN_IS_ALLOC(e_) ? DDS_BACKEND_ENOMEM                  \
+							    : DDS_BACKEND_EDEVICE,                \
 					 #x, cudnnGetErrorString(e_), __func__, __LINE__);   \
 	} while (0)
 #define CUBLAS_TRY(x)                                                                        \
@@ -802,13 +809,26 @@ static int enqueue_bucket(struct dds_plan *p, int k, struct dds_err *err)
 	return DDS_BACKEND_OK;
 }
 
+/* One line through the backend's log, stderr when none was given (as backend.c's). */
+static void cuda_log(const struct dds_plan *p, const char *line)
+{
+	const struct cuda_backend *cb = p->b->context;
+
+	if (cb->log)
+		cb->log(cb->log_arg, line);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
 /* Capture bucket k's run as a graph. On failure (some library call that cannot be captured)
- * the bucket is marked to run eagerly, the capture's error is cleared, and OK is returned. */
+ * the bucket is marked to run eagerly, the capture's error is cleared and logged (once per
+ * bucket: a slower eager bucket then says why), and OK is returned. */
 static int capture_bucket(struct dds_plan *p, int k, struct dds_err *err)
 {
 	struct cuda_plan *cp = p->context;
 	cudaGraph_t g = NULL;
-	struct dds_err cerr;
+	struct dds_err cerr = {{0}};
+	char line[700];
 
 	CUDA_TRY(cudaStreamBeginCapture(cp->st, cudaStreamCaptureModeThreadLocal));
 	int rc = enqueue_bucket(p, k, &cerr);
@@ -821,6 +841,11 @@ static int capture_bucket(struct dds_plan *p, int k, struct dds_err *err)
 		cp->graph[k] = NULL;
 		cp->no_graph[k] = true;
 		cudaGetLastError();
+		snprintf(line, sizeof(line),
+			 "backend cuda: %s: batch bucket %d: no CUDA graph, runs eagerly: %s",
+			 p->m->name, cp->bucket[k],
+			 rc != DDS_BACKEND_OK ? cerr.msg : cudaGetErrorString(ce));
+		cuda_log(p, line);
 	}
 	return DDS_BACKEND_OK;
 }
@@ -902,6 +927,8 @@ int dds_backend_cuda_init(struct dds_backend *b, const struct dds_backend_opts *
 	if (!cb)
 		return dds_backend_errf(err, DDS_BACKEND_ENOMEM, "backend 'cuda': out of memory");
 	cb->dev = o->gpu_index;
+	cb->log = o->log;
+	cb->log_arg = o->log_arg;
 	b->iface = cuda_iface;
 	b->context = cb;
 	return DDS_BACKEND_OK;

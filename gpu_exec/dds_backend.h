@@ -42,7 +42,8 @@ enum dds_backend_status {
 /* Name of a status ("einval"), "unknown" for others. Never NULL. */
 const char *dds_backend_status_name(int status);
 
-/* Where the backend's few log lines go (one at creation; none on the hot path). */
+/* Where the backend's few log lines go: one at creation; CUDA: one per batch bucket whose CUDA
+ * graph capture failed (it then runs eagerly), at its first run. */
 typedef void (*dds_backend_log_fn)(void *arg, const char *line);
 
 struct dds_backend_opts {

@@ -149,6 +149,20 @@ __global__ void cls_token(const float *x, const float *tok, float *y, int t, int
 	}
 }
 
+// Launch k over `grid` blocks on st: nothing (cudaSuccess) for an empty grid. cudaGetLastError
+// reports the last error of *any* runtime call of this thread (cuda_runtime_api.h), so one left
+// by an earlier failed call (already returned to its caller) is cleared first: the status
+// returned is this launch's.
+template <typename... P, typename... A>
+cudaError_t launch(void (*k)(P...), unsigned grid, cudaStream_t st, A... a)
+{
+	if (!grid)
+		return cudaSuccess;
+	(void)cudaGetLastError();
+	k<<<grid, kThreads, 0, st>>>(a...);
+	return cudaGetLastError();
+}
+
 } // namespace
 
 extern "C" {
@@ -156,43 +170,32 @@ extern "C" {
 cudaError_t dds_cuk_affine_act(const float *x, float *y, const float *scale, const float *shift,
 			       int ch, size_t inner, size_t n, int act, cudaStream_t st)
 {
-	if (n)
-		affine_act<<<blocks_for(n), kThreads, 0, st>>>(x, y, scale, shift, ch, inner, n, act);
-	return cudaGetLastError();
+	return launch(affine_act, blocks_for(n), st, x, y, scale, shift, ch, inner, n, act);
 }
 
 cudaError_t dds_cuk_add_act(const float *a, const float *b, float *y, size_t n, int act,
 			    cudaStream_t st)
 {
-	if (n)
-		add_act<<<blocks_for(n), kThreads, 0, st>>>(a, b, y, n, act);
-	return cudaGetLastError();
+	return launch(add_act, blocks_for(n), st, a, b, y, n, act);
 }
 
 cudaError_t dds_cuk_add_periodic(const float *x, const float *p, float *y, size_t period,
 				 size_t n, cudaStream_t st)
 {
-	if (n)
-		add_periodic<<<blocks_for(n), kThreads, 0, st>>>(x, p, y, period, n);
-	return cudaGetLastError();
+	return launch(add_periodic, blocks_for(n), st, x, p, y, period, n);
 }
 
 cudaError_t dds_cuk_pool2d(const float *x, float *y, const struct dds_cuk_pool *pp,
 			   cudaStream_t st)
 {
-	size_t n = (size_t)pp->planes * pp->oh * pp->ow;
-	if (n)
-		pool2d<<<blocks_for(n), kThreads, 0, st>>>(x, y, *pp);
-	return cudaGetLastError();
+	return launch(pool2d, blocks_for((size_t)pp->planes * pp->oh * pp->ow), st, x, y, *pp);
 }
 
 cudaError_t dds_cuk_adaptive_avg(const float *x, float *y, int planes, int h, int w, int oh,
 				 int ow, cudaStream_t st)
 {
-	size_t n = (size_t)planes * oh * ow;
-	if (n)
-		adaptive_avg<<<blocks_for(n), kThreads, 0, st>>>(x, y, planes, h, w, oh, ow);
-	return cudaGetLastError();
+	return launch(adaptive_avg, blocks_for((size_t)planes * oh * ow), st, x, y, planes, h, w,
+		      oh, ow);
 }
 
 cudaError_t dds_cuk_layernorm(const float *x, float *y, const float *w, const float *b,
@@ -200,27 +203,21 @@ cudaError_t dds_cuk_layernorm(const float *x, float *y, const float *w, const fl
 {
 	if (rows > 0x7fffffff)
 		return cudaErrorInvalidValue;
-	if (rows)
-		layernorm<<<(unsigned)rows, kThreads, 0, st>>>(x, y, w, b, e, eps);
-	return cudaGetLastError();
+	return launch(layernorm, (unsigned)rows, st, x, y, w, b, e, eps);
 }
 
 cudaError_t dds_cuk_tokens(const float *x, float *y, int batch, int c, size_t hw,
 			   cudaStream_t st)
 {
 	size_t n = (size_t)batch * c * hw;
-	if (n)
-		tokens<<<blocks_for(n), kThreads, 0, st>>>(x, y, c, hw, n);
-	return cudaGetLastError();
+	return launch(tokens, blocks_for(n), st, x, y, c, hw, n);
 }
 
 cudaError_t dds_cuk_cls_token(const float *x, const float *tok, float *y, int batch, int t,
 			      int e, cudaStream_t st)
 {
 	size_t n = (size_t)batch * (t + 1) * e;
-	if (n)
-		cls_token<<<blocks_for(n), kThreads, 0, st>>>(x, tok, y, t, e, n);
-	return cudaGetLastError();
+	return launch(cls_token, blocks_for(n), st, x, tok, y, t, e, n);
 }
 
 } // extern "C"

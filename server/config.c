@@ -60,6 +60,7 @@ static const struct key_spec keys[] = {
 	{"scheduler", "worker_poll_us", KT_U32, OFF(worker_poll_us), 0, 1000000},
 	{"scheduler", "worker_cpu", KT_INT, OFF(worker_cpu), -1, CPU_SETSIZE - 1},
 	{"scheduler", "worker_priority", KT_INT, OFF(worker_priority), 0, 99},
+	{"scheduler", "inline", KT_BOOL, OFF(worker_inline), 0, 0},
 	{"pricing", "capacity", KT_DOUBLE, OFF(pricing.capacity), 1e-300, 1e300},
 	{"pricing", "base_price", KT_DOUBLE, OFF(pricing.base_price), 1e-300, 1e300},
 	{"pricing", "budget_cap", KT_DOUBLE, OFF(pricing.budget_cap), 1e-300, 1e300},
@@ -418,5 +419,10 @@ int srv_cfg_check(const struct srv_cfg *c, char *err, size_t n)
 	if (c->worker_cpu >= 0 && c->worker_cpu >= sysconf(_SC_NPROCESSORS_CONF))
 		return KFAIL("scheduler.worker_cpu: CPU %d does not exist (this machine has %ld)",
 			     c->worker_cpu, sysconf(_SC_NPROCESSORS_CONF));
+	if (c->worker_inline && c->worker_cpu >= 0)
+		return KFAIL("scheduler.worker_cpu: no worker thread with scheduler.inline (queue "
+			     "0's lcore computes; place it with the EAL's -l)");
+	if (c->worker_inline && c->worker_priority > 0)
+		return KFAIL("scheduler.worker_priority: no worker thread with scheduler.inline");
 	return 0;
 }

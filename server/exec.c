@@ -75,6 +75,15 @@ static int exec_submit(void *arg, struct dds_dp_job *job)
 	return srv_worker_submit(e->worker, job);
 }
 
+/* scheduler.inline: the worker's pass, on queue 0's lcore. */
+static void exec_step(void *arg, uint64_t now_ns)
+{
+	struct srv_exec *e = arg;
+
+	(void)now_ns;
+	srv_worker_step(e->worker);
+}
+
 struct srv_exec *srv_exec_new(const struct srv_cfg *c, char *err, size_t n)
 {
 	struct srv_exec *x = calloc(1, sizeof(*x));
@@ -127,7 +136,7 @@ void srv_exec_ops(struct srv_exec *x, struct srv_worker *w, struct dds_dp_ops *o
 	*ops = (struct dds_dp_ops){
 		.check = exec_check, .submit = exec_submit,
 		.price = exec_price, .round = exec_round, .budget = exec_budget, .poll = exec_poll,
-		.arg = x,
+		.step = x->cfg->worker_inline ? exec_step : NULL, .arg = x,
 	};
 }
 

@@ -214,6 +214,12 @@ static int step_dataplane(struct srv *s)
 	unsigned workers = rte_lcore_count() - 1;
 
 	s->cfg.dp.n_queues = (uint16_t)(workers ? workers : 1);
+	if (s->cfg.worker_inline && s->cfg.dp.n_queues > 1) {
+		snprintf(s->err, sizeof(s->err), "scheduler.inline: needs exactly one rx queue (EAL "
+			 "-l: one lcore, or the main lcore and one more); %u lcores make %u queues",
+			 rte_lcore_count(), s->cfg.dp.n_queues);
+		return -1;
+	}
 	s->cfg.dp.price_recent_ns = s->cfg.pricing.expire_rounds * s->cfg.pricing.round_ns;
 	s->cfg.dp.stop_wait_ns = s->cfg.stop_grace_ns + 1000000000ull;
 	s->cfg.dp.busy_retry_ms = s->cfg.busy_retry_ms;

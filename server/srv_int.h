@@ -43,6 +43,7 @@ struct srv_cfg {
 	uint32_t worker_poll_us; /* scheduler.worker_poll_us: busy-poll after work before sleeping */
 	int worker_cpu;          /* scheduler.worker_cpu: the worker's only CPU; -1 = srv_worker_start's choice */
 	int worker_priority;     /* scheduler.worker_priority: SCHED_FIFO priority; 0 = SCHED_OTHER */
+	bool worker_inline;      /* scheduler.inline: no thread; queue 0's lcore runs the worker */
 	struct dds_pricing_cfg pricing;
 };
 
@@ -75,12 +76,17 @@ struct dds_pricing *srv_exec_market(const struct srv_exec *x);
  * from the rx lcores over a multi-producer ring; finished jobs go back with dds_dp_job_done().
  * Created after rte_eal_init(); started once the dataplane exists; stopped (joined) after the
  * rx lcores returned, before the dataplane is freed. `stop` is the daemon's force_quit: once it
- * is set, queued jobs still run for cfg->stop_grace_ns, then are refused (shutting_down). */
+ * is set, queued jobs still run for cfg->stop_grace_ns, then are refused (shutting_down).
+ * With scheduler.inline there is no thread: queue 0's lcore calls srv_worker_step() after each
+ * rx burst (run to completion, as DPDK's examples do), and srv_worker_stop() refuses what is
+ * left on the caller's thread. */
 struct srv_worker *srv_worker_new(const struct srv_cfg *c, struct srv_exec *x,
 				  volatile bool *stop, char *err, size_t err_len);
 int srv_worker_start(struct srv_worker *w, char *err, size_t err_len);
 /* Offer a job (any rx lcore): 0 taken, -1 the worker's ring is full. */
 int srv_worker_submit(struct srv_worker *w, struct dds_dp_job *job);
+/* Inline mode, queue 0's lcore only: admit what came, run one eligible batch. */
+void srv_worker_step(struct srv_worker *w);
 /* Join the thread (jobs still held are refused shutting_down and handed back). */
 void srv_worker_stop(struct srv_worker *w);
 void srv_worker_free(struct srv_worker *w);

@@ -352,36 +352,47 @@ static void wk_sleep(struct srv_worker *w, uint64_t now, uint64_t wake_ns)
 	__atomic_store_n(&w->sleeping, false, __ATOMIC_RELAXED);
 }
 
-/* The thread: admit what came, run what is eligible, poll scheduler.worker_poll_us after the
- * last work, then sleep until a job is posted or a batch is due. Stats are published when idle
- * and at most every WK_PUBLISH_NS while busy. On stop: keep serving for the grace period,
- * then refuse what is queued. */
+/* One pass, the same in both modes: admit what came, refuse what is queued once the stop
+ * grace is over, run one eligible batch. True if there was work; *now: the pass's clock;
+ * *wake: when the next queued batch is due (UINT64_MAX: none). */
+static bool wk_step(struct srv_worker *w, uint64_t *now, uint64_t *wake)
+{
+	struct dds_dp_job *jobs[WK_BURST];
+	/* the clock after the dequeue: a job's `queued` is never before its `complete` */
+	unsigned n = rte_ring_sc_dequeue_burst(w->in, (void **)jobs, WK_BURST, NULL);
+	struct dds_sched_batch b;
+
+	*now = wk_now(w);
+	*wake = UINT64_MAX;
+	if (*w->stop && !w->stop_deadline)
+		w->stop_deadline = *now + w->cfg->stop_grace_ns + 1;
+	for (unsigned i = 0; i < n; i++)
+		wk_admit(w, jobs[i], *now);
+	if (w->quit || (w->stop_deadline && *now >= w->stop_deadline))
+		wk_refuse_queued(w, *now);
+	if (dds_sched_next_batch(w->sched, *now, &b, wake) > 0) {
+		wk_run(w, &b);
+		w->last_work = wk_now(w);
+		return true;
+	}
+	if (n)
+		w->last_work = *now;
+	return n > 0;
+}
+
+/* The thread: a pass while there is work; then poll scheduler.worker_poll_us after the last
+ * work, then sleep until a job is posted or a batch is due. Stats are published when idle and
+ * at most every WK_PUBLISH_NS while busy. On stop: keep serving for the grace period, then
+ * refuse what is queued. */
 static void *wk_main(void *arg)
 {
 	struct srv_worker *w = arg;
-	struct dds_dp_job *jobs[WK_BURST];
 
 	for (;;) {
-		/* the clock after the dequeue: a job's `queued` is never before its `complete` */
-		unsigned n = rte_ring_sc_dequeue_burst(w->in, (void **)jobs, WK_BURST, NULL);
-		uint64_t now = wk_now(w), wake = UINT64_MAX;
-		struct dds_sched_batch b;
+		uint64_t now, wake;
 
-		if (*w->stop && !w->stop_deadline)
-			w->stop_deadline = now + w->cfg->stop_grace_ns + 1;
-		for (unsigned i = 0; i < n; i++)
-			wk_admit(w, jobs[i], now);
-		if (w->quit || (w->stop_deadline && now >= w->stop_deadline))
-			wk_refuse_queued(w, now);
-		if (dds_sched_next_batch(w->sched, now, &b, &wake) > 0) {
-			wk_run(w, &b);
-			w->last_work = wk_now(w);
+		if (wk_step(w, &now, &wake))
 			continue;
-		}
-		if (n) {
-			w->last_work = now;
-			continue;
-		}
 		if (w->quit && rte_ring_empty(w->in))
 			break;
 		if (now - w->last_work < w->poll_ns) {
@@ -397,6 +408,15 @@ static void *wk_main(void *arg)
 	}
 	wk_publish(w, wk_now(w));
 	return NULL;
+}
+
+void srv_worker_step(struct srv_worker *w)
+{
+	uint64_t now, wake;
+
+	wk_step(w, &now, &wake);
+	if (now - w->last_pub >= WK_PUBLISH_NS)
+		wk_publish(w, now);
 }
 
 /* ---- life cycle ---- */
@@ -500,6 +520,10 @@ int srv_worker_start(struct srv_worker *w, char *err, size_t n)
 	pthread_attr_t attr;
 	int rc;
 
+	if (c->worker_inline) {
+		w->started = true; /* queue 0's lcore runs srv_worker_step() */
+		return 0;
+	}
 	wk_attr(c, &attr);
 	rc = pthread_create(&w->thread, &attr, wk_main, w);
 	pthread_attr_destroy(&attr);
@@ -534,9 +558,18 @@ int srv_worker_submit(struct srv_worker *w, struct dds_dp_job *job)
 
 void srv_worker_stop(struct srv_worker *w)
 {
+	uint64_t now, wake;
+
 	if (!w || !w->started)
 		return;
 	w->quit = true;
+	if (w->cfg->worker_inline) { /* no thread: refuse what is still held, here */
+		while (wk_step(w, &now, &wake))
+			;
+		wk_publish(w, now);
+		w->started = false;
+		return;
+	}
 	sem_post(&w->wake);
 	pthread_join(w->thread, NULL);
 	w->started = false;

@@ -60,12 +60,19 @@ veth_setup() {
 # lcores $LCORES (default 0: the main lcore runs the only queue); $MODEL_OPTS: extra members of
 # each model's entry ("\"max_delay_us\": 1000"); $ROUND_MS: the pricing round (default 50).
 server_start() {
+	server_config "$@"
+	server_run "$WORK/cfg.json"
+	tap_into_ns
+}
+
+# Write $WORK/cfg.json: the test's devices and models, $1 extra top-level keys.
+server_config() {
 	local opts=${MODEL_OPTS:+, $MODEL_OPTS}
 	local models="{\"graph\": \"$MODEL\", \"seed\": 1$opts}"
 	[ -n "${MODEL2:-}" ] && models="$models, {\"graph\": \"$MODEL2\", \"seed\": 1$opts}"
 	cat > "$WORK/cfg.json" <<EOC
 {
-  "eal": ["--no-huge", "-m", "512", "--no-pci", "-l", "${LCORES:-0}", "--file-prefix=$PREFIX",
+  "eal": ["--no-huge", "-m", "512", "--no-pci", "${LCORE_FLAG:--l}", "${LCORES:-0}", "--file-prefix=$PREFIX",
           "--vdev=$VDEV", "--log-level=lib.eal:error"],
   "interface": {"ip": "$SERVER_IP", "udp_port": 9000, "verify_udp_checksum": $VERIFY},
   "devices": [{"id": 1, "key": "$KEY"}, {"id": 2, "key": "$KEY"}],
@@ -75,8 +82,6 @@ server_start() {
   $1}
 }
 EOC
-	server_run "$WORK/cfg.json"
-	tap_into_ns
 }
 
 # Start dds-server with the config file $1; returns when its telemetry answers (within

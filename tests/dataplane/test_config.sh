@@ -55,6 +55,9 @@ expect sched_cross "$GOOD, \"scheduler\": {\"max_queued_total\": 4, \"max_queued
 expect worker_prio "$GOOD, \"scheduler\": {\"worker_priority\": 100}" "scheduler.worker_priority: 100 is out of range"
 expect worker_cpu "$GOOD, \"scheduler\": {\"worker_cpu\": 5000}" "scheduler.worker_cpu: 5000 is out of range"
 expect sched_flag "$GOOD" "" --set scheduler.stop_grace_ms=0 --set engine.backend=auto
+expect inline_cpu "$GOOD, \"scheduler\": {\"inline\": true, \"worker_cpu\": 0}" "scheduler.worker_cpu: no worker thread with scheduler.inline"
+expect inline_prio "$GOOD" "scheduler.worker_priority: no worker thread with scheduler.inline" --set scheduler.inline=true --set scheduler.worker_priority=5
+expect inline_ok "$GOOD, \"scheduler\": {\"inline\": true}" ""
 expect cross "$GOOD, \"reassembly\": {\"max_requests\": 4, \"max_requests_per_device\": 8}" "reassembly.max_requests_per_device: 8 is above"
 expect flag_key "$GOOD" "interface.mtux: unknown key" --set interface.mtux=1
 expect flag_range "$GOOD" "interface.udp_port: 70000 is out of range" --udp-port 70000

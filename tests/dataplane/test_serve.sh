@@ -1,10 +1,19 @@
 #!/bin/bash
 # test_serve.sh: dds-server's serving rules over a veth: RESULT fragments sized by the device's rx_mtu, BUSY under a flood while another device is served, and what a stop answers.
+# usage: test_serve.sh SERVER CTL CLIENT MODEL MODEL2 [thread|inline]: the worker on its own
+# thread (the default), or run to completion on the rx lcore (scheduler.inline).
 set -u
-SERVER=$1 CTL=$2 CLIENT=$3 MODEL=$4 MODEL2=$5 KIND=af_packet
+SERVER=$1 CTL=$2 CLIENT=$3 MODEL=$4 MODEL2=$5 KIND=af_packet MODE=${6:-thread}
 . "$(dirname "$0")/lib_veth.sh"
 veth_setup
 
+echo "worker mode: $MODE"
+# The config's scheduler section with keys $1, and "inline": true in inline mode.
+sched() {
+	local k=$1
+	[ "$MODE" = inline ] && k="${k:+$k, }\"inline\": true"
+	echo "\"scheduler\": {$k}"
+}
 client() { ip netns exec "$NS" "$CLIENT" --server "$SERVER_IP" --key "$KEY" "$@"; }
 proto_at_stop() { # a protocol counter from the JSON the daemon printed when it stopped
 	tail -1 "$WORK/server.out" | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print(d['$1']['$2'])"
@@ -13,7 +22,7 @@ proto_at_stop() { # a protocol counter from the JSON the daemon printed when it 
 # 1. rx_mtu: a device that registers with rx_mtu 600 gets RESULTs in datagrams of at most 600
 # bytes of IP (the client checks each); the number of fragments follows from the protocol's
 # sizes (header 32, MAC 16, tensor message 20, one descriptor 20, 8-byte aligned chunks).
-server_start
+server_start "$(sched '')"
 client --model "$MODEL2" --device 2 --reps 1 --mtu 600 > "$WORK/mtu.out" 2>&1 ||
 	{ cat "$WORK/mtu.out"; fail "rx_mtu client"; }
 cat "$WORK/mtu.out"
@@ -27,9 +36,19 @@ echo "rx_mtu 600: $frags RESULT fragments, want $want"
 [ "$frags" = "$want" ] || fail "tx_result_frag $frags, want $want at rx_mtu 600"
 server_stop
 
+# In inline mode the rx lcore computes: a second rx queue (three lcores: the main one and two
+# rx lcores, mapped onto CPUs 0 and 1) is refused at start.
+if [ "$MODE" = inline ]; then
+	LCORE_FLAG=--lcores LCORES='0@0,1@0,2@1' server_config "$(sched '')"
+	out=$(timeout 60 "$SERVER" -- -c "$WORK/cfg.json" 2>&1) && fail "inline with two rx queues started"
+	grep -qF "scheduler.inline: needs exactly one rx queue" <<< "$out" ||
+		fail "inline with two rx queues: $out"
+	echo "inline with two rx queues refused: $(grep -F scheduler.inline <<< "$out")"
+fi
+
 # 2. With room for one (model, split) group, the first split is served and a request of any
 # other split is refused with ERROR exec_failed (the client reports those as failures).
-server_start '"scheduler": {"max_groups": 1}'
+server_start "$(sched '"max_groups": 1')"
 client --model "$MODEL" --device 1 --reps 1 > "$WORK/groups.out" 2>&1
 ef=$(counter exec_failed proto)
 echo "max_groups 1: served $(counter req_served), exec_failed $ef; client: $(grep -c 'want RESULT' "$WORK/groups.out") refusals seen"
@@ -43,7 +62,7 @@ server_stop
 # requests gets BUSY for most and exact RESULTs for the rest, while device 2, one request at a
 # time, is served throughout.
 MODEL_OPTS='"max_delay_us": 100000'
-server_start '"scheduler": {"max_queued_per_device": 2, "max_queued_total": 4}'
+server_start "$(sched '"max_queued_per_device": 2, "max_queued_total": 4')"
 client --model "$MODEL" --device 1 --flood 40 > "$WORK/flood.out" 2>&1 &
 FPID=$!
 client --model "$MODEL" --device 2 --reps 1 > "$WORK/steady.out" 2>&1 ||
@@ -70,13 +89,13 @@ stop_probe() { # $1: extra client flags; $2: extra config
 	wait "$PPID_" || { cat "$WORK/probe.out"; fail "stop probe: $1"; }
 	tail -1 "$WORK/probe.out"
 }
-stop_probe "" '"scheduler": {"stop_grace_ms": 2000}'
+stop_probe "" "$(sched '"stop_grace_ms": 2000')"
 [ "$(proto_at_stop proto shutting_down)" = 1 ] || fail "shutting_down at stop, want 1"
 [ "$(proto_at_stop counters drop_stop_partial)" = 1 ] || fail "drop_stop_partial, want 1"
 [ "$(proto_at_stop counters req_served)" = 1 ] || fail "req_served at stop, want 1"
 # With no grace the queued request is refused too.
 MODEL_OPTS='"max_delay_us": 1000000'
-stop_probe --stop-refuses '"scheduler": {"stop_grace_ms": 0}'
+stop_probe --stop-refuses "$(sched '"stop_grace_ms": 0')"
 [ "$(proto_at_stop proto shutting_down)" = 2 ] || fail "shutting_down at stop, want 2"
 [ "$(proto_at_stop sched refused_stop)" = 1 ] || fail "the worker refused_stop, want 1"
 echo "PASS"
