@@ -15,7 +15,8 @@ build=${1:-build-aarch64}
 
 # The cross compiler, its C library, qemu, and the arm64 builds of the libraries we link.
 CROSS_PKGS=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
-            libjansson-dev:arm64 libopenblas-dev:arm64 check:arm64 libsodium-dev:arm64)
+            libjansson-dev:arm64 libopenblas-dev:arm64 check:arm64 libsodium-dev:arm64
+            libssl-dev:arm64)
 missing=()
 for p in "${CROSS_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

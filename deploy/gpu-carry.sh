@@ -7,7 +7,8 @@
 # working tree included) into .carry/debs/ with apt-get download (run apt-get update first if
 # the lists are old). gpu_run.sh unpacks them there with dpkg-deb -x. Also carried: pkgconf
 # (its sysroot option relocates the .pc files), and meson + ninja as a fallback for a machine
-# without them. libsodium and DPDK are left out: both are optional (-Ddpdk=disabled there).
+# without them. libcrypto (OpenSSL), libsodium and DPDK are left out: all are optional there
+# (-Ddpdk=disabled; without libcrypto the protocol library and what needs it are not built).
 #
 #   deploy/gpu-carry.sh          then, in the device tool: carry [".carry"], and run
 #                                bench/gpu_run.sh (see docs/gpu.md for the whole command)

@@ -1,8 +1,6 @@
 /* main.c: dds-loadgen: N simulated devices with real DDS protocol traffic over kernel UDP, or a pcap of it (docs/loadgen.md). */
 #include "lg_int.h"
 
-#include <sodium.h>
-
 int main(int argc, char **argv)
 {
 	struct lg_opts o;
@@ -19,9 +17,7 @@ int main(int argc, char **argv)
 		lg_opts_free(&o);
 		return rc < 0 ? 2 : 0;
 	}
-	if (sodium_init() < 0)
-		dds_fail(err, sizeof(err), "libsodium failed to initialise");
-	else if (!lg_fleet_new(&o, &f, err, sizeof(err)))
+	if (!lg_fleet_new(&o, &f, err, sizeof(err)))
 		err[0] = 0;
 	if (err[0]) {
 		fprintf(stderr, "dds-loadgen: %s\n", err);

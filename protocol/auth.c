@@ -1,5 +1,5 @@
-/* auth.c: authentication: the keyed BLAKE2b MAC, the replay window, the device key table and keys as text. */
-#include <sodium.h>
+/* auth.c: authentication state: the replay window, the device key table and keys as text (the MAC: mac.c). */
+#include <openssl/crypto.h>
 #include <stdlib.h>
 
 #include "proto_int.h"
@@ -23,24 +23,6 @@ int dds_proto_key_parse(const char *hex, size_t len, uint8_t key[DDS_PROTO_KEY_L
 		key[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
-}
-
-void dds_proto_mac_sign(uint8_t *dgram, size_t len, const uint8_t key[DDS_PROTO_KEY_LEN])
-{
-	if (len < DDS_PROTO_MAC_LEN)
-		return;
-	size_t n = len - DDS_PROTO_MAC_LEN;
-	crypto_generichash(dgram + n, DDS_PROTO_MAC_LEN, dgram, n, key, DDS_PROTO_KEY_LEN);
-}
-
-bool dds_proto_mac_verify(const uint8_t *dgram, size_t len, const uint8_t key[DDS_PROTO_KEY_LEN])
-{
-	uint8_t mac[DDS_PROTO_MAC_LEN];
-	if (len < DDS_PROTO_MAC_LEN)
-		return false;
-	size_t n = len - DDS_PROTO_MAC_LEN;
-	crypto_generichash(mac, sizeof mac, dgram, n, key, DDS_PROTO_KEY_LEN);
-	return sodium_memcmp(mac, dgram + n, sizeof mac) == 0;
 }
 
 bool dds_replay_check(const struct dds_replay *w, uint64_t id)
@@ -69,7 +51,7 @@ struct dds_proto_devtab {
 
 struct dds_proto_devtab *dds_proto_devtab_new(uint32_t capacity)
 {
-	if (capacity == 0 || capacity > (1u << 30) || sodium_init() < 0)
+	if (capacity == 0 || capacity > (1u << 30))
 		return NULL;
 	uint32_t size = 2;
 	while (size < 2 * capacity)
@@ -91,7 +73,7 @@ void dds_proto_devtab_free(struct dds_proto_devtab *t)
 {
 	if (!t)
 		return;
-	sodium_memzero(t->e, (size_t)(t->mask + 1) * sizeof *t->e);
+	OPENSSL_cleanse(t->e, (size_t)(t->mask + 1) * sizeof *t->e);
 	free(t->e);
 	free(t);
 }

@@ -1,10 +1,12 @@
 /* dds_proto.h: the DDS wire protocol (docs/protocol.md): codec, MAC, replay window, reassembly.
  *
- * Pure C + libsodium: no DPDK, no sockets. The node's dataplane and the device agent both call
- * this library. Every datagram is <32-byte header><body><16-byte MAC>, all integers big-endian,
- * the MAC a keyed BLAKE2b-128 (libsodium crypto_generichash) of everything before it, under the
- * key of the device named in the header. Nothing is allocated except by dds_proto_rx_new() and
- * dds_proto_devtab_new(), and by the request-buffer allocator the caller supplies.
+ * Pure C + OpenSSL's libcrypto: no DPDK, no sockets. The node's dataplane and the device agent
+ * both call this library. Every datagram is <32-byte header><body><12-byte nonce><16-byte tag>,
+ * all integers big-endian; the tag is AES-256-GMAC (AES-256-GCM with no plaintext) under the key
+ * of the device named in the header, with the nonce as IV and every byte before the tag as AAD.
+ * Nothing is allocated except by dds_proto_rx_new() and dds_proto_devtab_new(), by the
+ * request-buffer allocator the caller supplies, and by the MAC's per-thread state (prepared keys
+ * and the nonce counter, freed when the thread exits).
  *
  * Time is always passed in by the caller (nanoseconds, any epoch), so behaviour is deterministic.
  */
@@ -16,9 +18,11 @@
 #include <stdint.h>
 
 #define DDS_PROTO_MAGIC 0x4453u /* "DS" */
-#define DDS_PROTO_VERSION 1
+#define DDS_PROTO_VERSION 2
 #define DDS_PROTO_HDR_LEN 32
-#define DDS_PROTO_MAC_LEN 16
+#define DDS_PROTO_NONCE_LEN 12 /* GCM IV: per-thread random base + counter, never repeated */
+#define DDS_PROTO_TAG_LEN 16   /* AES-256-GMAC tag */
+#define DDS_PROTO_MAC_LEN (DDS_PROTO_NONCE_LEN + DDS_PROTO_TAG_LEN) /* the trailer: nonce, tag */
 #define DDS_PROTO_KEY_LEN 32
 #define DDS_PROTO_TMSG_LEN 20   /* fixed part of a REQUEST/RESULT body */
 #define DDS_PROTO_TDESC_LEN 20  /* one tensor descriptor */
@@ -38,7 +42,7 @@ enum dds_msg_type {
 	DDS_MSG_BUSY = 7,           /* node -> device: no capacity now, retry later */
 };
 
-enum dds_dtype { DDS_DTYPE_F32 = 1, DDS_DTYPE_F16 = 2 /* reserved: refused in version 1 */ };
+enum dds_dtype { DDS_DTYPE_F32 = 1, DDS_DTYPE_F16 = 2 /* reserved: refused in version 2 */ };
 
 /* Why a datagram or a request was dropped (also the code of an ERROR message). Every drop made
  * by this library increments exactly one counter; docs/protocol.md says when each happens. */
@@ -80,7 +84,7 @@ const char *dds_proto_reason_name(int reason);
 /* The fixed header of every datagram. */
 struct dds_proto_hdr {
 	uint8_t type;
-	uint16_t flags; /* zero in version 1 */
+	uint16_t flags; /* zero in version 2 */
 	uint32_t device_id;
 	uint16_t frag_index, frag_count; /* 0 and 1 for single-datagram messages */
 	uint64_t request_id;             /* the price round for PRICE */
@@ -135,13 +139,20 @@ int dds_proto_parse(const uint8_t *dgram, size_t len, struct dds_proto_msg *out)
 /* Entry i of a parsed registration reply's work list. */
 double dds_proto_reg_work(const struct dds_proto_msg *m, unsigned i);
 
-/* MAC of dgram[0 .. len-16) written to dgram[len-16 .. len); nothing done if len < 16. */
-void dds_proto_mac_sign(uint8_t *dgram, size_t len, const uint8_t key[DDS_PROTO_KEY_LEN]);
-/* True if the trailing MAC verifies (constant-time compare). */
+/* Sign a datagram of len bytes whose header is written: a fresh nonce goes to the 12 bytes
+ * before the last 16, the tag of everything before it to the last 16. Returns false, leaving the
+ * trailer unspecified (do not send it), if len < DDS_PROTO_HDR_LEN + DDS_PROTO_MAC_LEN or when
+ * memory or randomness is lacking. Each thread keeps prepared keys for recently used devices
+ * (the header's device id picks the cache entry; the key decides whether it holds), so callers
+ * pass raw keys and pay the AES key schedule only when a device's key changes. Thread-safe. */
+bool dds_proto_mac_sign(uint8_t *dgram, size_t len, const uint8_t key[DDS_PROTO_KEY_LEN]);
+/* True if the trailing tag verifies under key (constant-time compare); false for a short datagram
+ * or when memory is lacking. Same per-thread key cache as dds_proto_mac_sign(). */
 bool dds_proto_mac_verify(const uint8_t *dgram, size_t len, const uint8_t key[DDS_PROTO_KEY_LEN]);
 
 /* ---- encoders: each writes one signed datagram into out[cap]; returns its length, or 0 if it
- * does not fit in cap or the arguments are invalid (nothing useful is left in out then). ---- */
+ * does not fit in cap, the arguments are invalid or signing failed (nothing useful is left in
+ * out then). ---- */
 
 /* Payload bytes per fragment for this message at this IP MTU (a multiple of 8), 0 if none fit. */
 size_t dds_proto_frag_chunk(const struct dds_proto_tmsg *tm, size_t mtu);

@@ -25,9 +25,7 @@ static size_t put_header(const struct dds_proto_hdr *h, uint8_t type, size_t bod
 
 static size_t finish(uint8_t *out, size_t len, const uint8_t *key)
 {
-	if (len)
-		dds_proto_mac_sign(out, len, key);
-	return len;
+	return len && dds_proto_mac_sign(out, len, key) ? len : 0;
 }
 
 static bool money_ok(double v)

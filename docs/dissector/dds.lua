@@ -1,9 +1,9 @@
--- dds.lua: a Wireshark dissector for the DDS wire protocol (docs/protocol.md), version 1.
+-- dds.lua: a Wireshark dissector for the DDS wire protocol (docs/protocol.md), version 2.
 --
 -- Use: wireshark -X lua_script:docs/dissector/dds.lua, or copy it to ~/.local/lib/wireshark/plugins/.
 -- tshark -X lua_script:docs/dissector/dds.lua -r capture.pcap -O dds
 -- Decodes every message type on UDP port 9000 (Preferences > Protocols > DDS to change it).
--- The MAC is shown, not verified (that needs the device's key).
+-- The nonce and the MAC tag are shown, not verified (that needs the device's key).
 
 local dds = Proto("dds", "DDS split-inference protocol")
 
@@ -53,7 +53,8 @@ f.n_work = ProtoField.uint16("dds.n_work", "Work entries")
 f.work = ProtoField.double("dds.work", "Work")
 f.reason = ProtoField.uint16("dds.reason", "Reason", base.DEC, reasons)
 f.retry_ms = ProtoField.uint32("dds.retry_ms", "Retry after (ms)")
-f.mac = ProtoField.bytes("dds.mac", "MAC (BLAKE2b-128)")
+f.nonce = ProtoField.bytes("dds.nonce", "Nonce (GCM IV)")
+f.tag = ProtoField.bytes("dds.tag", "MAC tag (AES-256-GMAC)")
 
 local ef_short = ProtoExpert.new("dds.short", "Datagram shorter than its lengths say",
     expert.group.MALFORMED, expert.severity.ERROR)
@@ -116,7 +117,7 @@ local function body(typ, buf, tree, pinfo)
 end
 
 function dds.dissector(buf, pinfo, root)
-    if buf:len() < 48 or buf(0, 2):uint() ~= 0x4453 then return 0 end
+    if buf:len() < 60 or buf(0, 2):uint() ~= 0x4453 then return 0 end
     pinfo.cols.protocol = "DDS"
     local typ, blen = buf(3, 1):uint(), buf(6, 2):uint()
     local tree = root:add(dds, buf(), "DDS " .. (types[typ] or "type " .. typ))
@@ -132,12 +133,13 @@ function dds.dissector(buf, pinfo, root)
     tree:add(f.model_hash, buf(24, 8))
     pinfo.cols.info:set(string.format("%s dev=%d req=%s frag=%d/%d", types[typ] or "?",
         buf(8, 4):uint(), tostring(buf(16, 8):uint64()), buf(12, 2):uint(), buf(14, 2):uint()))
-    if buf:len() < 32 + blen + 16 then
+    if buf:len() < 32 + blen + 28 then
         tree:add_proto_expert_info(ef_short)
         return buf:len()
     end
     if blen > 0 then body(typ, buf(32, blen):tvb(), tree, pinfo) end
-    tree:add(f.mac, buf(32 + blen, 16))
+    tree:add(f.nonce, buf(32 + blen, 12))
+    tree:add(f.tag, buf(32 + blen + 12, 16))
     return buf:len()
 end
 

@@ -4,28 +4,31 @@
 Run inside the client's network namespace. Sends, round after round until --seconds pass:
 truncations, bad lengths, bad checksums, wrong versions, IP fragments, protocol garbage, forged
 MACs, unknown devices, replays, and a fragment bomb plus a flood from one (keyed) device.
-DDS datagrams are built here from docs/protocol.md with hashlib's BLAKE2b, independently of the
-C library. Exit status 1 if ARP or ICMP echo is not answered correctly.
+DDS datagrams are built here from docs/protocol.md with the cryptography package's AES-GCM
+(the GMAC tag), independently of the C library. Exit status 1 if ARP or ICMP echo is not
+answered correctly.
 """
 import argparse
-import hashlib
+import os
 import random
 import struct
 import sys
 import time
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from scapy.all import ARP, ICMP, IP, UDP, Ether, Raw, conf, fragment, srp1
 
 MAGIC, REQUEST, REGISTER = 0x4453, 3, 1
 
 
-def dds(key, typ, dev, rid, mhash, body, idx=0, count=1, version=1, flags=0, mac_ok=True):
+def dds(key, typ, dev, rid, mhash, body, idx=0, count=1, version=2, flags=0, mac_ok=True):
     hdr = struct.pack(">HBBHHIHHQQ", MAGIC, version, typ, flags, len(body), dev, idx, count,
                       rid, mhash)
-    mac = hashlib.blake2b(hdr + body, digest_size=16, key=key).digest()
+    aad = hdr + body + os.urandom(12)  # a random nonce: fine for a test's few datagrams
+    tag = AESGCM(key).encrypt(aad[-12:], b"", aad)
     if not mac_ok:
-        mac = bytes(b ^ 0x55 for b in mac)
-    return hdr + body + mac
+        tag = bytes(b ^ 0x55 for b in tag)
+    return aad + tag
 
 
 def req_body(payload_len, off, data, dims, x=1.0, value_id=0):
@@ -90,10 +93,10 @@ class Barrage:
         dg = self.good_dgram()
         self.send(self.udp(dg[:40]))                                         # truncated
         self.send(self.udp(b"XX" + dg[2:]))                                  # bad_magic
-        self.send(self.udp(dds(key, REQUEST, 2, self.next_rid(), h, dg[32:-16], version=2)))
+        self.send(self.udp(dds(key, REQUEST, 2, self.next_rid(), h, dg[32:-28], version=1)))
         self.send(self.udp(dds(key, 9, 2, self.next_rid(), h, b"")))        # bad_type
-        self.send(self.udp(dds(key, REQUEST, 2, self.next_rid(), h, dg[32:-16], flags=1)))
-        self.send(self.udp(dds(key, REQUEST, 2, self.next_rid(), h, dg[32:-20])))  # bad_length
+        self.send(self.udp(dds(key, REQUEST, 2, self.next_rid(), h, dg[32:-28], flags=1)))
+        self.send(self.udp(dds(key, REQUEST, 2, self.next_rid(), h, dg[32:-32])))  # bad_length
         self.send(self.udp(dds(key, REQUEST, 2, self.next_rid(), h,
                                req_body(3072, 3, b"\0" * 8, [3, 16, 16]))))  # bad_fragment
         self.send(self.udp(self.good_dgram(mac_ok=False)))                   # bad_mac

@@ -5,20 +5,23 @@
   dissector_check.py check PCAP FIELDS     FIELDS: tshark -T fields output (see test_dissector.sh)
 The check decodes each UDP payload here with struct and compares every field tshark printed.
 """
-import hashlib
+import os
 import struct
 import sys
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from scapy.all import IP, UDP, Ether, Raw, rdpcap, wrpcap
 
 KEY = bytes(range(32))
 FIELDS = ["type", "device_id", "request_id", "frag_index", "frag_count", "body_len",
-          "model_hash", "value", "payload_len", "frag_offset", "rx_mtu", "reason", "price"]
+          "model_hash", "value", "payload_len", "frag_offset", "rx_mtu", "reason", "price",
+          "nonce", "tag"]
 
 
 def dgram(typ, dev, rid, body, idx=0, count=1, mhash=0x1122334455667788):
-    hdr = struct.pack(">HBBHHIHHQQ", 0x4453, 1, typ, 0, len(body), dev, idx, count, rid, mhash)
-    return hdr + body + hashlib.blake2b(hdr + body, digest_size=16, key=KEY).digest()
+    hdr = struct.pack(">HBBHHIHHQQ", 0x4453, 2, typ, 0, len(body), dev, idx, count, rid, mhash)
+    aad = hdr + body + os.urandom(12)  # header, body, nonce: the GMAC's AAD
+    return aad + AESGCM(KEY).encrypt(aad[-12:], b"", aad)
 
 
 def write(path):
@@ -41,7 +44,8 @@ def expect(payload):
                                               for i in (2, 4, 5, 6, 7, 8, 9))
     b = payload[32:32 + blen]
     e = {"type": typ, "device_id": dev, "request_id": rid, "frag_index": idx,
-         "frag_count": count, "body_len": blen, "model_hash": mhash}
+         "frag_count": count, "body_len": blen, "model_hash": mhash,
+         "nonce": payload[32 + blen:44 + blen], "tag": payload[44 + blen:60 + blen]}
     if typ in (3, 4):
         e["value"], e["payload_len"], e["frag_offset"] = struct.unpack(">dII", b[:16])
     elif typ == 1:
@@ -62,7 +66,12 @@ def check(pcap, fields_file):
         got = dict(zip(FIELDS, row))
         for k, v in expect(payload).items():
             g = got.get(k, "")
-            ok = (float(g) == float(v)) if isinstance(v, float) else (g and int(g, 0) == v)
+            if isinstance(v, bytes):  # tshark prints bytes as hex, maybe with colons
+                ok = bytes.fromhex(g.replace(":", "")) == v
+            elif isinstance(v, float):
+                ok = float(g) == float(v)
+            else:
+                ok = g and int(g, 0) == v
             if not ok:
                 sys.exit(f"FAIL: datagram {n}: {k} is '{g}' in tshark, {v} decoded here")
     print(f"{pcap}: {len(rows)} datagrams, every field matches")

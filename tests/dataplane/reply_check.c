@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "dds_engine.h"
 #include "dds_model.h"
 #include "dds_proto.h"
@@ -239,8 +237,7 @@ int main(int argc, char **argv)
 	struct dds_engine *e = NULL;
 	int rc = 1;
 
-	if (argc != 6 || strlen(argv[1]) != 2 * DDS_PROTO_KEY_LEN || sodium_init() < 0 ||
-	    sodium_hex2bin(s.key, sizeof(s.key), argv[1], strlen(argv[1]), NULL, NULL, NULL)) {
+	if (argc != 6 || dds_proto_key_parse(argv[1], strlen(argv[1]), s.key)) {
 		fprintf(stderr, "usage: reply_check KEYHEX64 MODEL.json SEED REQUEST_RECORDS "
 			"REPLY_RECORDS\n");
 		return 2;

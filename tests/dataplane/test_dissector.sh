@@ -12,7 +12,8 @@ for cap in req msgs; do
 	tshark -X lua_script:"$LUA" -r "$WORK/$cap.pcap" -Y dds -T fields -E occurrence=f \
 		-e dds.type -e dds.device_id -e dds.request_id -e dds.frag_index -e dds.frag_count \
 		-e dds.body_len -e dds.model_hash -e dds.value -e dds.payload_len -e dds.frag_offset \
-		-e dds.rx_mtu -e dds.reason -e dds.price > "$WORK/$cap.fields" 2> "$WORK/$cap.err"
+		-e dds.rx_mtu -e dds.reason -e dds.price -e dds.nonce -e dds.tag \
+		> "$WORK/$cap.fields" 2> "$WORK/$cap.err"
 	if [ -s "$WORK/$cap.err" ] && grep -v "Running as user" "$WORK/$cap.err" | grep -q .; then
 		echo "FAIL: tshark reported:"; cat "$WORK/$cap.err"; exit 1
 	fi

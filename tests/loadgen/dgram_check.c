@@ -3,8 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "dds_proto.h"
 
 /* usage: lg_dgram_check RECORDS KEYHEX. RECORDS: [u32 little-endian length][datagram] ...
@@ -17,7 +15,7 @@ int main(int argc, char **argv)
 	FILE *f = argc == 3 ? fopen(argv[1], "rb") : NULL;
 	uint32_t len;
 
-	if (!f || dds_proto_key_parse(argv[2], strlen(argv[2]), key) || sodium_init() < 0) {
+	if (!f || dds_proto_key_parse(argv[2], strlen(argv[2]), key)) {
 		fprintf(stderr, "usage: lg_dgram_check RECORDS KEYHEX64\n");
 		return 2;
 	}

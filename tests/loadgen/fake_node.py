@@ -1,10 +1,12 @@
-# fake_node.py: a scripted DDS node on loopback (Python, hashlib MACs) that answers dds-loadgen's requests with RESULT, ERROR, BUSY or nothing in turn.
-import hashlib
+# fake_node.py: a scripted DDS node on loopback (Python, AES-256-GMAC from the cryptography package) that answers dds-loadgen's requests with RESULT, ERROR, BUSY or nothing in turn.
 import json
+import os
 import socket
 import struct
 import sys
 import time
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 HDR = struct.Struct(">HBBHHIHHQQ")  # magic, version, type, flags, body_len, device, index, count, id, hash
 KEY = bytes(range(32))
@@ -12,9 +14,15 @@ REGISTER, REG_REPLY, REQUEST, RESULT, PRICE, ERROR, BUSY = 1, 2, 3, 4, 5, 6, 7
 BAD_SPLIT = 25
 
 
+def tag(aad):
+    """The GMAC tag of aad, whose last 12 bytes are the nonce (docs/protocol.md)."""
+    return AESGCM(KEY).encrypt(aad[-12:], b"", aad)
+
+
 def dgram(typ, dev, rid, mhash, body, index=0, count=1):
-    d = HDR.pack(0x4453, 1, typ, 0, len(body), dev, index, count, rid, mhash) + body
-    return d + hashlib.blake2b(d, digest_size=16, key=KEY).digest()
+    d = HDR.pack(0x4453, 2, typ, 0, len(body), dev, index, count, rid, mhash) + body
+    d += os.urandom(12)  # a random nonce: fine for a test's few datagrams
+    return d + tag(d)
 
 
 def main():
@@ -41,7 +49,7 @@ def main():
             d, addr = s.recvfrom(65536)
         except socket.timeout:
             continue
-        if hashlib.blake2b(d[:-16], digest_size=16, key=KEY).digest() != d[-16:]:
+        if len(d) < 60 or tag(d[:-16]) != d[-16:]:
             n["bad_mac"] += 1
             continue
         _m, _v, typ, _f, _bl, dev, index, count, rid, mhash = HDR.unpack(d[:32])

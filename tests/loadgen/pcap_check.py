@@ -1,8 +1,8 @@
-# pcap_check.py: checks a dds-loadgen pcap with scapy: Ethernet/IPv4/UDP frames, checksums, keyed BLAKE2b MACs; writes the payloads for dgram_check.
-import hashlib
+# pcap_check.py: checks a dds-loadgen pcap with scapy: Ethernet/IPv4/UDP frames, checksums, AES-256-GMAC tags (cryptography), nonces never repeated; writes the payloads for dgram_check.
 import struct
 import sys
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from scapy.all import IP, UDP, Ether, PcapReader, raw
 
 
@@ -13,7 +13,8 @@ def fail(msg):
 
 def main():
     path, records, key_hex, src, dst, dport = sys.argv[1:7]
-    key = bytes.fromhex(key_hex)
+    gcm = AESGCM(bytes.fromhex(key_hex))
+    nonces = set()
     n = 0
     last_t = 0.0
     last_id = {}
@@ -36,13 +37,16 @@ def main():
                 fail(f"frame {n}: checksums {want_ip:#x}/{want_udp:#x}, "
                      f"scapy {q[IP].chksum:#x}/{q[UDP].chksum:#x}")
             d = raw(udp.payload)
-            mac = hashlib.blake2b(d[:-16], digest_size=16, key=key).digest()
-            if mac != d[-16:]:
-                fail(f"frame {n}: MAC (hashlib.blake2b keyed) does not verify")
+            nonce = d[-28:-16]
+            if gcm.encrypt(nonce, b"", d[:-16]) != d[-16:]:
+                fail(f"frame {n}: AES-256-GMAC tag (cryptography) does not verify")
+            if nonce in nonces:
+                fail(f"frame {n}: nonce {nonce.hex()} repeated")
+            nonces.add(nonce)
             magic, ver, typ, _flags, _blen, dev = struct.unpack(">HBBHHI", d[:12])
             rid = struct.unpack(">Q", d[16:24])[0]
-            if magic != 0x4453 or ver != 1:
-                fail(f"frame {n}: not a DDS v1 datagram")
+            if magic != 0x4453 or ver != 2:
+                fail(f"frame {n}: not a DDS v2 datagram")
             if rid < last_id.get(dev, 0):
                 fail(f"frame {n}: device {dev} request id {rid} after {last_id[dev]}")
             last_id[dev] = rid

@@ -10,8 +10,8 @@ import sys
 
 
 def header(mtype, dev, index, count, req, model, body):
-    return struct.pack("!HBBHHIHHQQ", 0x4453, 1, mtype, 0, len(body), dev, index, count, req,
-                       model) + body + bytes(16)
+    return struct.pack("!HBBHHIHHQQ", 0x4453, 2, mtype, 0, len(body), dev, index, count, req,
+                       model) + body + bytes(12 + 16)  # nonce + tag: the re-sign bit fills them
 
 
 def tensor_frags(mtype, dev, req, value, shapes, chunk):
@@ -51,7 +51,7 @@ def main():
             record(header(6, 3, 0, 1, 11, 0, struct.pack("!dH", 2.0, 25)), device=True),
             record(header(7, 3, 0, 1, 12, 0, struct.pack("!dI", 2.0, 50)), device=True),
         ]),
-        "broken": record(b"\x44\x53\x02" + bytes(60)) + record(b"DS"),
+        "broken": record(b"\x44\x53\x01" + bytes(60)) + record(b"DS"),
     }
     for name, data in seeds.items():
         with open(os.path.join(out, name), "wb") as f:

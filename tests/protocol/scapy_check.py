@@ -1,14 +1,15 @@
 #!/usr/bin/python3
 """scapy_check.py: rebuilds proto_dump's datagrams with scapy from docs/protocol.md and compares.
 
-An independent implementation of the byte layout (scapy fields, Python's hashlib BLAKE2b for the
-MAC): usage scapy_check.py PROTO_DUMP_BINARY. Exit status 0 when every datagram matches.
+An independent implementation of the byte layout (scapy fields; the AES-256-GMAC tag from the
+cryptography package, over the nonce the C side drew): usage scapy_check.py PROTO_DUMP_BINARY.
+Exit status 0 when every datagram matches.
 """
-import hashlib
 import struct
 import subprocess
 import sys
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from scapy.all import IP, UDP, Packet, Raw
 from scapy.fields import (ByteField, FieldLenField, IEEEDoubleField, IntField, LongField,
                           PacketListField, ShortField, StrLenField, XLongField, XShortField)
@@ -20,7 +21,7 @@ TENSORS = [(2, (3, 100)), (4, (2, 8, 25))]
 
 class DdsHeader(Packet):
     name = "DDS header"
-    fields_desc = [XShortField("magic", 0x4453), ByteField("version", 1), ByteField("type", 0),
+    fields_desc = [XShortField("magic", 0x4453), ByteField("version", 2), ByteField("type", 0),
                    ShortField("flags", 0), ShortField("body_len", 0), IntField("device_id", 0),
                    ShortField("frag_index", 0), ShortField("frag_count", 1),
                    LongField("request_id", 0), XLongField("model_hash", 0)]
@@ -45,18 +46,19 @@ class DdsTensorMsg(Packet):
                    StrLenField("data", b"", length_from=lambda p: p.frag_len)]
 
 
-def signed(header, body):
+def signed(header, body, nonce):
+    """header + body + nonce (12 bytes) + the GMAC tag of all of it (docs/protocol.md)."""
     header.body_len = len(body)
-    msg = bytes(header) + body
-    return msg + hashlib.blake2b(msg, digest_size=16, key=KEY).digest()
+    aad = bytes(header) + body + nonce
+    return aad + AESGCM(KEY).encrypt(nonce, b"", aad)
 
 
-def requests(mtu):
+def requests(mtu, nonces):
     payload = b"".join(struct.pack("<f", 0.25 * i) for i in range(700))
     tensors = [DdsTensor(value_id=v, dtype=1, ndim=len(s), **{f"d{k}": d for k, d in enumerate(s)})
                for v, s in TENSORS]
     desc = 20 + 20 * len(tensors)
-    chunk = min(mtu - 28 - 32 - desc - 16, 65535 - desc) // 8 * 8
+    chunk = min(mtu - 28 - 32 - desc - 28, 65535 - desc) // 8 * 8
     count = (len(payload) + chunk - 1) // chunk
     out = []
     for i in range(count):
@@ -64,16 +66,18 @@ def requests(mtu):
                             tensors=tensors, data=payload[i * chunk:(i + 1) * chunk])
         hdr = DdsHeader(type=3, device_id=DEV, frag_index=i, frag_count=count, request_id=REQ,
                         model_hash=MODEL)
-        out.append(("request", signed(hdr, bytes(body))))
+        out.append(("request", signed(hdr, bytes(body), next(nonces))))
     return out
 
 
-def expected(mtu):
-    out = requests(mtu)
+def expected(mtu, nonces):
+    """The datagrams proto_dump should print, signed with the nonces it drew (an iterator)."""
+    out = requests(mtu, nonces)
     out.append(("register", signed(DdsHeader(type=1, device_id=DEV, request_id=REQ + 1,
-                                             model_hash=MODEL), struct.pack("!I", mtu))))
+                                             model_hash=MODEL), struct.pack("!I", mtu),
+                                   next(nonces))))
     out.append(("price", signed(DdsHeader(type=5, device_id=DEV, request_id=12, model_hash=0),
-                                struct.pack("!d", 0.125))))
+                                struct.pack("!d", 0.125), next(nonces))))
     return out
 
 
@@ -81,7 +85,9 @@ def check(binary, mtu):
     lines = subprocess.run([binary, str(mtu)], check=True, capture_output=True,
                            text=True).stdout.split()
     got = [(lines[i], bytes.fromhex(lines[i + 1])) for i in range(0, len(lines), 2)]
-    want = expected(mtu)
+    nonces = [g[-28:-16] for _, g in got]
+    assert len(set(nonces)) == len(nonces), f"MTU {mtu}: a nonce repeats"
+    want = expected(mtu, iter(nonces + [bytes(12)] * 8))
     assert len(got) == len(want), f"MTU {mtu}: {len(got)} datagrams, expected {len(want)}"
     for (gname, g), (wname, w) in zip(got, want):
         assert gname == wname, f"MTU {mtu}: got a {gname}, expected a {wname}"
@@ -93,7 +99,7 @@ def check(binary, mtu):
         assert len(bytes(wire)) <= mtu, f"MTU {mtu}: {len(bytes(wire))}-byte packet"
     # And scapy parses the C bytes back into the documented fields.
     first = DdsHeader(got[0][1][:32])
-    body = DdsTensorMsg(got[0][1][32:-16])
+    body = DdsTensorMsg(got[0][1][32:-28])
     assert first.magic == 0x4453 and first.device_id == DEV and first.request_id == REQ
     assert body.value == 3.25 and body.n_tensors == 2 and body.tensors[1].d2 == 25
     print(f"MTU {mtu}: {len(got)} datagrams match ({len(got) - 2} request fragments)")
