@@ -525,8 +525,8 @@ int dds_dp_lcore_main(void *arg)
 			prev_expire = now_ns;
 		}
 		n = rte_eth_rx_burst(dp->cfg.port_id, q->id, pkts, dp->cfg.burst);
-		if (n)
-			dp_burst(dp, q, pkts, n, now_ns);
+		if (n) /* stamped now: not before this iteration's timers (a PRICE round's sends) */
+			dp_burst(dp, q, pkts, n, dds_dp_now_ns(dp));
 		if (q->id == 0 && dp->ops.step)
 			dp->ops.step(dp->ops.arg, now_ns);
 		if (q->inflight)

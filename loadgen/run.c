@@ -10,12 +10,15 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #define REG_TRIES 10
 #define REG_RETRY_NS (500ull * 1000000ull)
 #define SOCK_BUF (4 << 20)
+#define LG_BURST 32                /* datagrams per sendmmsg */
+#define LG_BURST_BYTES (128 << 10) /* their bytes: room for the largest --mtu (65535) and more */
 
 enum timer_kind { T_ARRIVE, T_SEND, T_TIMEOUT, T_RETRY, T_REGISTER, T_TICK };
 
@@ -45,7 +48,13 @@ struct live {
 	char *err;
 	size_t err_len;
 	bool failed;
-	uint8_t dgram[65536];
+	uint8_t dgram[65536];          /* a received datagram */
+	struct lg_burst {              /* datagrams of one device queued for one sendmmsg */
+		unsigned n;
+		size_t used;
+		struct iovec iov[LG_BURST];
+		uint8_t buf[LG_BURST_BYTES];
+	} out;
 };
 
 static volatile sig_atomic_t lg_stop;
@@ -124,41 +133,81 @@ static void fatal(struct live *L, const char *why)
 
 /* ---- sending ---- */
 
-/* Send one datagram of device d; waits for socket space when the buffer is full. */
-static void send_dgram(struct live *L, struct lg_dev *d, const uint8_t *p, size_t n,
-		       uint64_t now)
+/* What a sent datagram counts: the stats, and the capture. */
+static void sent_dgram(struct live *L, struct lg_dev *d, const struct iovec *v, uint64_t now)
 {
 	char why[256];
 
-	for (int tries = 0;; tries++) {
-		ssize_t k = send(d->fd, p, n, 0);
+	lg_stats_datagram(L->s, d->model, v->iov_len);
+	if (L->pcap && lg_pcap_write(L->pcap, (uint64_t)((int64_t)now + L->real_off), &d->addr,
+				     v->iov_base, v->iov_len, why, sizeof(why)))
+		fatal(L, why);
+}
 
-		if (k == (ssize_t)n)
-			break;
-		if (k < 0 && (errno == EAGAIN || errno == ENOBUFS) && tries < 1000) {
+/* Send device d's queued datagrams with as few sendmmsg calls as the socket takes (a request's
+ * fragments leave back to back, as from a device's NIC); waits for socket space when the
+ * buffer is full. A datagram the kernel refuses (e.g. ECONNREFUSED from an ICMP error) is
+ * lost and counted; the rest still go. */
+static void send_flush(struct live *L, struct lg_dev *d, uint64_t now)
+{
+	struct lg_burst *b = &L->out;
+	struct mmsghdr mh[LG_BURST];
+	unsigned done = 0;
+	int tries = 0;
+
+	for (unsigned j = 0; j < b->n; j++)
+		mh[j] = (struct mmsghdr){.msg_hdr = {.msg_iov = &b->iov[j], .msg_iovlen = 1}};
+	while (done < b->n) {
+		int k = sendmmsg(d->fd, mh + done, b->n - done, 0);
+
+		if (k > 0) {
+			for (int j = 0; j < k; j++)
+				sent_dgram(L, d, &b->iov[done + (unsigned)j], now);
+			done += (unsigned)k;
+		} else if (k < 0 && (errno == EAGAIN || errno == ENOBUFS) && tries++ < 1000) {
 			struct pollfd pf = {.fd = d->fd, .events = POLLOUT};
 
 			L->s->send_stalls++;
 			poll(&pf, 1, 10);
-			continue;
+		} else {
+			L->s->send_errors++;
+			done++;
 		}
-		L->s->send_errors++; /* e.g. ECONNREFUSED from an ICMP error: the datagram is lost */
-		return;
 	}
-	lg_stats_datagram(L->s, d->model, n);
-	if (L->pcap && lg_pcap_write(L->pcap, (uint64_t)((int64_t)now + L->real_off), &d->addr, p,
-				     n, why, sizeof(why)))
-		fatal(L, why);
+	b->n = 0;
+	b->used = 0;
+}
+
+/* Room for one more datagram of at most the MTU: sends what is queued if there is none. */
+static uint8_t *send_room(struct live *L, struct lg_dev *d, uint64_t now, size_t *cap)
+{
+	struct lg_burst *b = &L->out;
+
+	if (b->n == LG_BURST || sizeof(b->buf) - b->used < L->o->mtu)
+		send_flush(L, d, now);
+	*cap = sizeof(b->buf) - b->used;
+	return b->buf + b->used;
+}
+
+/* Queue the n bytes just written at send_room()'s pointer. */
+static void send_queue(struct live *L, size_t n)
+{
+	struct lg_burst *b = &L->out;
+
+	b->iov[b->n++] = (struct iovec){.iov_base = b->buf + b->used, .iov_len = n};
+	b->used += n;
 }
 
 static void send_register(struct live *L, int i, uint64_t now)
 {
 	struct lg_dev *d = &L->f->dev[i];
-	size_t n = lg_dev_register(d, L->o->mtu, L->f->model[d->model]->hash, L->dgram,
-				   sizeof(L->dgram));
+	size_t cap, n;
+	uint8_t *p = send_room(L, d, now, &cap);
 
+	n = lg_dev_register(d, L->o->mtu, L->f->model[d->model]->hash, p, cap);
 	d->reg_tries++;
-	send_dgram(L, d, L->dgram, n, now);
+	send_queue(L, n);
+	send_flush(L, d, now);
 	timer_at(L, now + REG_RETRY_NS, T_REGISTER, i, 0, d->reg_tries);
 }
 
@@ -180,14 +229,19 @@ static void send_request(struct live *L, int i, int k, uint64_t now)
 	r->id = ++d->next_id;
 	r->sent = now;
 	for (unsigned j = 0; j < count && !L->failed; j++) {
-		size_t n = lg_dev_frag(L->f, d, r, j, L->dgram, sizeof(L->dgram));
+		size_t cap, n;
+		uint8_t *p = send_room(L, d, now, &cap);
 
+		n = lg_dev_frag(L->f, d, r, j, p, cap);
 		if (!n) {
+			L->out.n = 0;
+			L->out.used = 0;
 			fatal(L, "a request fragment does not encode");
 			return;
 		}
-		send_dgram(L, d, L->dgram, n, now);
+		send_queue(L, n);
 	}
+	send_flush(L, d, now);
 	r->state = LG_REQ_WAITING;
 	r->deadline = now + (uint64_t)(L->o->timeout_ms * 1e6);
 	timer_at(L, r->deadline, T_TIMEOUT, i, k, ++r->gen);
