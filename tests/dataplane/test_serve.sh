@@ -70,7 +70,8 @@ client --model "$MODEL" --device 2 --reps 1 > "$WORK/steady.out" 2>&1 ||
 wait "$FPID" || { cat "$WORK/flood.out"; fail "flood client"; }
 cat "$WORK/flood.out" "$WORK/steady.out"
 busy=$(counter req_busy)
-bd=$("$CTL" -p "$PREFIX" sched | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['/dds/sched']['enqueue_busy_device'])")
+read -r bd wmode <<< "$("$CTL" -p "$PREFIX" sched | /usr/bin/python3 -c "import json,sys; s=json.load(sys.stdin)['/dds/sched']; print(s['enqueue_busy_device'], s['worker'])")"
+[ "$wmode" = "$MODE" ] || fail "dds-ctl sched says worker $wmode, want $MODE"
 echo "server: req_busy $busy, scheduler busy_device verdicts $bd"
 [ "$busy" -ge 1 ] && [ "$busy" = "$bd" ] || fail "req_busy $busy, busy_device $bd"
 server_stop
