@@ -10,7 +10,8 @@
 # measured, open loop (Poisson arrivals, RATES requests/s in total). It prints, side by side
 # per mode, the server's stages (p50/p99/p99.9 from `dds-ctl latency --json`) and the
 # loadgen's client-side end-to-end, and says whether the overhead p99 is <= 50 us.
-# Environment: RATES (default "1000 5000"), MODES (worker modes, each POLL_US[:PRIORITY]:
+# Environment: RATES (default "1000 5000"; "closed": a closed loop, each device's next request
+# when its last is answered, and the rate then achieved is printed), MODES (worker modes, each POLL_US[:PRIORITY]:
 # scheduler.worker_poll_us and scheduler.worker_priority, or "inline": scheduler.inline, no
 # worker thread; default "0 50 1000000 0:50 inline": sleep at once, poll 50 us (the daemon's
 # default), poll, sleep at once at SCHED_FIFO 50, run to completion on the rx lcore), WORKER_CPU
@@ -100,14 +101,19 @@ server_stop() {
 	SPID=
 }
 
-# loadgen TOTAL_RATE SECONDS JSON: 100 devices, open loop; slow devices on fast links, so that
-# they offload everything and the server computes every layer.
+# loadgen TOTAL_RATE SECONDS JSON: 100 devices, open loop (or closed loop, think time 0, for
+# TOTAL_RATE "closed"); slow devices on fast links, so that they offload everything and the
+# server computes every layer.
 loadgen() {
-	local per=$(/usr/bin/python3 -c "print($1 / 100)") models=$MODEL mix=() rate
-	rate=$per
-	[ -n "$ZOO" ] && { models="$MODEL,$(realpath "$ZOO")"; mix=(--mix 99,1); rate="$per,0.2"; }
+	local models=$MODEL mix=() load=(--closed) per
+	if [ "$1" != closed ]; then
+		per=$(/usr/bin/python3 -c "print($1 / 100)")
+		load=(--rate "$per" --arrival poisson)
+		[ -n "$ZOO" ] && load=(--rate "$per,0.2" --arrival poisson)
+	fi
+	[ -n "$ZOO" ] && { models="$MODEL,$(realpath "$ZOO")"; mix=(--mix 99,1); }
 	ip netns exec "$NS" ${LG_CPUS:+taskset -c "$LG_CPUS"} "$LG" --config "$WORK/node.json" --devices 100 --models "$models" \
-		"${mix[@]}" --rate "$rate" --arrival poisson --duration "$2" --timeout-ms 2000 \
+		"${mix[@]}" "${load[@]}" --duration "$2" --timeout-ms 2000 \
 		--flops 1e6:1e7 --uplink-mbps 100:1000 --seed 7 --quiet --json "$3" \
 		> "$WORK/lg.out" 2> "$WORK/lg.err" || { cat "$WORK/lg.err"; die "dds-loadgen failed"; }
 }
@@ -123,7 +129,7 @@ for mode in $MODES; do
 		loadgen "$rate" "$SECS" "$WORK/lg-$tag.json"
 		"$CTL" -p "$PREFIX" latency --json > "$WORK/srv-$tag.json" || die "dds-ctl latency"
 		"$CTL" -p "$PREFIX" sched > "$WORK/sched-$tag.json" || die "dds-ctl sched"
-		echo "{\"mode\": \"$mode\", \"rate\": $rate, \"loadavg\": \"$load\"}" > "$WORK/run-$tag.json"
+		echo "{\"mode\": \"$mode\", \"rate\": \"$rate\", \"loadavg\": \"$load\"}" > "$WORK/run-$tag.json"
 		RESULTS+=("$tag")
 	done
 	server_stop
@@ -151,8 +157,9 @@ stages = ["reassembly", "handoff", "queue", "compute", "return", "end_to_end", "
 for rate in dict.fromkeys(r["rate"] for r in runs):
     rs = [r for r in runs if r["rate"] == rate]
     w = 30
-    print("\n== %d requests/s in total (100 devices, Poisson), %s s measured after a 1 s warm-up"
-          % (rate, secs))
+    what = ("closed loop (100 devices, one request each, no think time)" if rate == "closed"
+            else "%s requests/s in total (100 devices, Poisson)" % rate)
+    print("\n== %s, %s s measured after a 1 s warm-up" % (what, secs))
     print("%-22s" % "" + "".join("%-*s" % (w, name(r["mode"])) for r in rs))
     print("%-22s" % "load average" + "".join("%-*s" % (w, r["loadavg"]) for r in rs))
     print("%-22s" % "server stage (us)" + "".join("%-*s" % (w, "p50 / p99 / p99.9") for r in rs))
@@ -171,6 +178,8 @@ for rate in dict.fromkeys(r["rate"] for r in runs):
     print("%-22s" % "answered/lost/busy" + "".join("%-*s" % (w, "%d / %d / %d" % (
         r["client"]["counts"]["answered"], r["client"]["counts"]["lost"],
         r["client"]["counts"]["busy"])) for r in rs))
+    print("%-22s" % "answered per second" + "".join("%-*s" % (w, "%.0f" % (
+        r["client"]["counts"]["answered"] / float(secs))) for r in rs))
     print("%-22s" % "overhead p99 <= 50 us" + "".join("%-*s" % (w, "yes" if r["server_us"].get(
         "overhead", {}).get("p99_us", 1e9) <= 50 else "NO (%.0f us)" % r["server_us"].get(
         "overhead", {}).get("p99_us", 0)) for r in rs))
