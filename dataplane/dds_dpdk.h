@@ -124,7 +124,7 @@ struct dds_dp_ops {
 	/* Asynchronous mode run to completion (may be NULL: the executor has its own thread):
 	 * the executor's work, run by queue 0's lcore after each rx burst and while it waits for
 	 * its jobs at stop. It must return promptly when there is nothing to do. */
-	void (*step)(void *arg, uint64_t now_ns);
+	void (*step)(void *arg);
 };
 
 struct dds_dp_device {

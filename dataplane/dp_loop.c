@@ -488,7 +488,7 @@ static void dp_stop(struct dds_dp *dp, struct dp_queue *q)
 	deadline = dds_dp_now_ns(dp) + dp->cfg.stop_wait_ns;
 	while (q->inflight && dds_dp_now_ns(dp) < deadline) {
 		if (q->id == 0 && dp->ops.step)
-			dp->ops.step(dp->ops.arg, dds_dp_now_ns(dp));
+			dp->ops.step(dp->ops.arg);
 		if (!dp_collect(dp, q))
 			rte_pause();
 	}
@@ -528,7 +528,7 @@ int dds_dp_lcore_main(void *arg)
 		if (n) /* stamped now: not before this iteration's timers (a PRICE round's sends) */
 			dp_burst(dp, q, pkts, n, dds_dp_now_ns(dp));
 		if (q->id == 0 && dp->ops.step)
-			dp->ops.step(dp->ops.arg, now_ns);
+			dp->ops.step(dp->ops.arg);
 		if (q->inflight)
 			dp_collect(dp, q);
 	}

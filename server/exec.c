@@ -76,11 +76,10 @@ static int exec_submit(void *arg, struct dds_dp_job *job)
 }
 
 /* scheduler.inline: the worker's pass, on queue 0's lcore. */
-static void exec_step(void *arg, uint64_t now_ns)
+static void exec_step(void *arg)
 {
 	struct srv_exec *e = arg;
 
-	(void)now_ns;
 	srv_worker_step(e->worker);
 }
 

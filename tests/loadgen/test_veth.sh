@@ -8,26 +8,13 @@ DURATION=${LG_TEST_SECONDS:-10}
 . "$(dirname "$0")/../dataplane/lib_veth.sh"
 NS=lgns$TAG VA=lga$TAG VB=lgb$TAG PREFIX=ddslg$TAG
 SERVER_IP=10.99.7.1 CLIENT_IP=10.99.7.2
-. "$(dirname "$0")/lib_lg.sh" # fail (with the loadgen's stderr), jget
+. "$(dirname "$0")/lib_lg.sh" # fail (with the loadgen's stderr), jget, lg_config
 
 veth_setup
 
 # 100 devices, each with its own key; the loadgen reads them from this same file.
-/usr/bin/python3 - "$WORK/node.json" "$MODEL" "$MODEL2" "$SERVER_IP" "$PREFIX" "$VDEV" "$VERIFY" <<'EOP'
-import hashlib, json, os, sys
-path, m1, m2, ip, prefix, vdev, verify = sys.argv[1:]
-cfg = {
-    "eal": ["--no-huge", "-m", "512", "--no-pci", "-l", "0", "--file-prefix=" + prefix,
-            "--vdev=" + vdev + ",framecnt=4096", "--log-level=lib.eal:error"],
-    "interface": {"ip": ip, "udp_port": 9000, "verify_udp_checksum": verify == "true"},
-    "devices": [{"id": 1000 + i, "key": hashlib.blake2b(b"lg%d" % i, digest_size=32).hexdigest()}
-                for i in range(100)],
-    "models": [{"graph": os.path.abspath(m1), "seed": 1}, {"graph": os.path.abspath(m2), "seed": 1}],
-    "reassembly": {"timeout_ms": 2000},
-    "pricing": {"base_price": 1e-12, "round_ms": 100},
-}
-json.dump(cfg, open(path, "w"), indent=1)
-EOP
+lg_config 100 1000 lg "[{\"graph\": \"$(realpath "$MODEL")\", \"seed\": 1}, {\"graph\": \"$(realpath "$MODEL2")\", \"seed\": 1}]" \
+	'{"reassembly": {"timeout_ms": 2000}}'
 START_S=30 server_run "$WORK/node.json"
 
 # 99 devices on the tiny model at 1 request/s each, 1 on the zoo model at 0.3/s (a ResNet34

@@ -8,7 +8,7 @@ DURATION=${LG_TEST_SECONDS:-4}
 . "$(dirname "$0")/../dataplane/lib_veth.sh"
 NS=lbns$TAG VA=lba$TAG VB=lbb$TAG PREFIX=ddslb$TAG
 SERVER_IP=10.99.8.1 CLIENT_IP=10.99.8.2
-. "$(dirname "$0")/lib_lg.sh" # fail (with the loadgen's stderr), jget
+. "$(dirname "$0")/lib_lg.sh" # fail (with the loadgen's stderr), jget, lg_config
 # sched KEY: one member of dds-ctl sched's JSON
 sched() { "$CTL" -p "$PREFIX" sched | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['/dds/sched']['$1'])"; }
 
@@ -17,22 +17,8 @@ veth_setup
 # 10 devices; at most 1 request queued per device and 2 in all, and each partial batch waits
 # 10 ms for more requests (about 2 requests per 10 ms served), so 10 devices at 30 requests/s
 # each overflow the queues often; retries are answered as often as not.
-/usr/bin/python3 - "$WORK/node.json" "$MODEL" "$SERVER_IP" "$PREFIX" "$VDEV" "$VERIFY" <<'EOP'
-import hashlib, json, os, sys
-path, m1, ip, prefix, vdev, verify = sys.argv[1:]
-cfg = {
-    "eal": ["--no-huge", "-m", "512", "--no-pci", "-l", "0", "--file-prefix=" + prefix,
-            "--vdev=" + vdev + ",framecnt=4096", "--log-level=lib.eal:error"],
-    "interface": {"ip": ip, "udp_port": 9000, "verify_udp_checksum": verify == "true"},
-    "devices": [{"id": 2000 + i, "key": hashlib.blake2b(b"lb%d" % i, digest_size=32).hexdigest()}
-                for i in range(10)],
-    "models": [{"graph": os.path.abspath(m1), "seed": 1, "max_delay_us": 10000}],
-    "engine": {"backend": "cpu"},
-    "scheduler": {"max_queued_per_device": 1, "max_queued_total": 2, "busy_retry_ms": 5},
-    "pricing": {"base_price": 1e-12, "round_ms": 100},
-}
-json.dump(cfg, open(path, "w"), indent=1)
-EOP
+lg_config 10 2000 lb "[{\"graph\": \"$(realpath "$MODEL")\", \"seed\": 1, \"max_delay_us\": 10000}]" \
+	'{"engine": {"backend": "cpu"}, "scheduler": {"max_queued_per_device": 1, "max_queued_total": 2, "busy_retry_ms": 5}}'
 START_S=30 server_run "$WORK/node.json"
 
 # Slow devices with fast links (they offload); 2 retries per request, then it counts busy.
