@@ -98,6 +98,7 @@ struct srv_worker_stats {
 	uint64_t exec_failed, refused_stop, ring_full;
 	uint64_t batch_hist[9]; /* batches by size: 1, 2, 3-4, 5-8, ..., 129-256 */
 	const char *backend;
+	const char *mode; /* how the worker runs: "thread", "inline"; NULL before the start */
 };
 void srv_worker_stats(struct srv_worker *w, struct srv_worker_stats *out);
 

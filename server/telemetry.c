@@ -235,7 +235,7 @@ static int tel_cmd_sched(const char *cmd, const char *params, struct rte_tel_dat
 	srv_worker_stats(tel.w, &st);
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_string(d, "backend", st.backend);
-	rte_tel_data_add_dict_string(d, "worker", tel.cfg->worker_inline ? "inline" : "thread");
+	rte_tel_data_add_dict_string(d, "worker", st.mode ? st.mode : "not started");
 	rte_tel_data_add_dict_u64(d, "groups", st.groups);
 	rte_tel_data_add_dict_u64(d, "plans", st.plans);
 	rte_tel_data_add_dict_u64(d, "queued", st.sched.queued);

@@ -513,6 +513,14 @@ static void wk_attr(const struct srv_cfg *c, pthread_attr_t *attr)
 	}
 }
 
+/* What telemetry says of how the worker runs; set before its thread exists (or after it failed). */
+static void wk_set_mode(struct srv_worker *w, const char *mode)
+{
+	pthread_mutex_lock(&w->lock);
+	w->own.mode = w->pub.mode = mode;
+	pthread_mutex_unlock(&w->lock);
+}
+
 /* On failure the error names the key that asked for what could not be had. */
 int srv_worker_start(struct srv_worker *w, char *err, size_t n)
 {
@@ -521,9 +529,11 @@ int srv_worker_start(struct srv_worker *w, char *err, size_t n)
 	int rc;
 
 	if (c->worker_inline) {
+		wk_set_mode(w, "inline");
 		w->started = true; /* queue 0's lcore runs srv_worker_step() */
 		return 0;
 	}
+	wk_set_mode(w, "thread");
 	wk_attr(c, &attr);
 	rc = pthread_create(&w->thread, &attr, wk_main, w);
 	pthread_attr_destroy(&attr);
@@ -535,8 +545,10 @@ int srv_worker_start(struct srv_worker *w, char *err, size_t n)
 			 c->worker_cpu, strerror(rc));
 	else if (rc)
 		snprintf(err, n, "worker thread: %s", strerror(rc));
-	if (rc)
+	if (rc) {
+		wk_set_mode(w, NULL);
 		return -1;
+	}
 	pthread_setname_np(w->thread, "dds-worker");
 	w->started = true;
 	return 0;
