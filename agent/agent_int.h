@@ -27,7 +27,7 @@ struct dds_agent_opts {
 	char server_ip[64];
 	int port;
 	uint32_t device_id;
-	bool have_id, have_key, have_seed;
+	bool have_id, have_key, have_seed, have_uplink_start;
 	uint8_t key[DDS_PROTO_KEY_LEN];
 	const char *model, *weights, *calibration;
 	uint64_t seed;
@@ -36,6 +36,8 @@ struct dds_agent_opts {
 	enum dds_device_rule rule;
 	double x0, lambda;
 	double uplink_mbps; /* 0: estimated */
+	double uplink_start_mbps; /* the estimator's first value (an optimistic guess) */
+	long probe_every;   /* estimating: offload a probe after this many all-local decisions; 0 never */
 	long mtu, timeout_ms, retries, threads;
 	bool verify, json;
 };

@@ -14,7 +14,7 @@ enum { EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_SETUP = 3 };
 
 /* What the run did, for the summary. */
 struct stats {
-	long requests, served, local, lost, refused, abandoned, busy, retries, rebuilds;
+	long requests, served, local, lost, refused, abandoned, busy, retries, rebuilds, probes;
 	long verify_exact, verify_close, verify_mismatch;
 	double *latency; /* served and local requests, seconds */
 	long n_latency;
@@ -32,6 +32,9 @@ struct agent {
 	double *work;
 	double up_bw;        /* uplink estimate, bytes/s */
 	double up_bw_in_use; /* the one the device's envelope was built with */
+	long local_streak;   /* all-local decisions since the last request sent (estimating) */
+	bool probing;        /* the request in flight is a probe (see start_probe) */
+	double probe_prev_bw; /* the estimate before the probe, restored if it gets no answer */
 	struct dds_device *dev;
 	uint8_t *payload;    /* cut tensors of one request (payload_cap bytes) */
 	size_t payload_cap;
@@ -100,14 +103,15 @@ static int keep_reply(struct agent *a, const struct dds_proto_event *ev, char *e
 	return 0;
 }
 
-/* REGISTER -> REGISTER_REPLY, retried like a request. Without --uplink-mbps, the exchange
- * gives the first uplink estimate: its bytes (with IPv4 + UDP headers) over its round trip. */
+/* REGISTER -> REGISTER_REPLY, retried like a request. The uplink starts at --uplink-mbps, or
+ * at the optimistic --uplink-start-mbps for the estimator (the exchange's two small datagrams
+ * measure latency, not bandwidth: docs/agent.md). */
 static int step_register(struct agent *a, char *err, size_t len)
 {
 	struct dds_agent_link *l = &a->link;
 
 	for (long k = 0; k <= a->o.retries && !dds_agent_stop; k++) {
-		uint64_t tx0 = l->tx_bytes, rx0 = l->rx_bytes, t0 = dds_agent_now_ns(), id;
+		uint64_t t0 = dds_agent_now_ns(), id;
 		struct dds_proto_event ev;
 		enum dds_agent_wait w;
 		double rtt;
@@ -126,14 +130,13 @@ static int step_register(struct agent *a, char *err, size_t len)
 		if (w != DDS_AGENT_REPLY)
 			break;
 		rtt = (double)(dds_agent_now_ns() - t0) * 1e-9;
-		a->up_bw = a->o.uplink_mbps > 0 ? a->o.uplink_mbps * 1e6 / 8
-			 : (double)(l->tx_bytes - tx0 + l->rx_bytes - rx0 + 2 * 28) / rtt;
+		a->up_bw = (a->o.uplink_mbps > 0 ? a->o.uplink_mbps : a->o.uplink_start_mbps) * 1e6 / 8;
 		fprintf(stderr, "dds-agent: registered: price %g, base price %g, work %s (%u), "
 			"max payload %u, round trip %.3f ms, uplink %.3g MB/s (%s)\n",
 			ev.msg.u.reply.price, ev.msg.u.reply.p0,
 			ev.msg.u.reply.work_kind ? "regression" : "table", ev.msg.u.reply.n_work,
 			ev.msg.u.reply.max_payload, rtt * 1e3, a->up_bw / 1e6,
-			a->o.uplink_mbps > 0 ? "--uplink-mbps" : "estimated");
+			a->o.uplink_mbps > 0 ? "--uplink-mbps" : "start of the estimate");
 		return keep_reply(a, &ev, err, len);
 	}
 	snprintf(err, len, "no REGISTER_REPLY from %s:%d after %ld tries", a->o.server_ip,
@@ -211,6 +214,7 @@ struct outcome {
 	long retries;
 	uint64_t id;
 	const char *verify; /* "exact", "close", "MISMATCH" or NULL */
+	bool probe;         /* sent by start_probe's decision */
 };
 
 /* The raw input of request i: reproducible pseudo-random floats in [-1, 1). */
@@ -302,28 +306,73 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Rebuild the device when the estimate has moved by more than 25% from the one in use
+ * (budget kept, momentum reset). */
+static void rebuild_if_moved(struct agent *a)
+{
+	char err[256];
+
+	if (fabs(log(a->up_bw / a->up_bw_in_use)) <= log(1.25))
+		return;
+	if (build_device(a, err, sizeof(err)))
+		fprintf(stderr, "dds-agent: rebuilding at uplink %g B/s: %s\n", a->up_bw, err);
+	else
+		a->st.rebuilds++;
+}
+
 /* Uplink estimate from a request answered at the first try: the bytes both ways (with IPv4 +
  * UDP headers) over the round trip less the node's expected compute W_s / r (when that leaves
- * at least half of it), smoothed by an EWMA of weight 1/4. The device is rebuilt (budget kept,
- * momentum reset) when the estimate has moved by more than 25% from the one in use. */
+ * at least half of it), smoothed by an EWMA of weight 1/4; a probe's sample replaces the
+ * estimate (it is the only news after a run of all-local decisions). */
 static void update_uplink(struct agent *a, uint64_t bytes, unsigned dgrams, double rtt,
 			  const struct dds_device_plan *p)
 {
 	double t = rtt - p->server_work / p->r, sample;
-	char err[256];
 
 	if (a->o.uplink_mbps > 0 || !(rtt > 0))
 		return;
 	if (!(t >= rtt / 2))
 		t = rtt;
 	sample = (double)(bytes + 28ull * dgrams) / t;
-	a->up_bw = 0.75 * a->up_bw + 0.25 * sample;
-	if (fabs(log(a->up_bw / a->up_bw_in_use)) > log(1.25)) {
-		if (build_device(a, err, sizeof(err)))
-			fprintf(stderr, "dds-agent: rebuilding at uplink %g B/s: %s\n", a->up_bw, err);
-		else
-			a->st.rebuilds++;
+	a->up_bw = a->probing ? sample : 0.75 * a->up_bw + 0.25 * sample;
+	a->probing = false;
+	rebuild_if_moved(a);
+}
+
+/* An all-local decision sends nothing, so it never corrects the estimate that made it: after
+ * --probe-every of them in a row, the device is rebuilt at the optimistic start estimate (if
+ * the current one is lower) and the next request is decided there (the exact rule first takes
+ * its best response there). If it offloads, its answer measures the link (update_uplink). */
+static void start_probe(struct agent *a)
+{
+	double start = a->o.uplink_start_mbps * 1e6 / 8;
+	char err[256];
+
+	a->local_streak = 0;
+	if (!(a->up_bw < start))
+		return;
+	a->probe_prev_bw = a->up_bw;
+	a->up_bw = start;
+	if (build_device(a, err, sizeof(err))) {
+		fprintf(stderr, "dds-agent: probe: rebuilding at uplink %g B/s: %s\n", start, err);
+		a->up_bw = a->probe_prev_bw;
+		return;
 	}
+	if (a->o.rule == DDS_DEVICE_EXACT &&
+	    dds_device_update(a->dev, a->link.price, err, sizeof(err)))
+		fprintf(stderr, "dds-agent: probe: budget: %s\n", err);
+	a->probing = true;
+}
+
+/* After a request's exchange: a probe that got no sample (all-local after all, lost, refused)
+ * puts the estimate back where it was. */
+static void end_probe(struct agent *a)
+{
+	if (!a->probing)
+		return;
+	a->probing = false;
+	a->up_bw = a->probe_prev_bw;
+	rebuild_if_moved(a);
 }
 
 /* Send and wait, retrying a lost request with a new id; fills o and, on a result, *ev. */
@@ -379,6 +428,7 @@ static void count(struct agent *a, const struct outcome *o)
 	if (!strcmp(o->what, "result") || !strcmp(o->what, "local"))
 		s->latency[s->n_latency++] = o->latency_s;
 	s->served += !strcmp(o->what, "result");
+	s->probes += o->probe;
 	s->local += !strcmp(o->what, "local");
 	s->lost += !strcmp(o->what, "lost");
 	s->refused += !strcmp(o->what, "refused") || !strcmp(o->what, "too_large");
@@ -403,6 +453,8 @@ static void report(const struct agent *a, long i, const struct outcome *o)
 		       p->t_expected * 1e3, o->retries);
 		if (o->reason)
 			printf(" reason %s", dds_proto_reason_name(o->reason));
+		if (o->probe)
+			printf(" probe");
 		printf("%s%s\n", o->verify ? " verify " : "", o->verify ? o->verify : "");
 		fflush(stdout);
 		return;
@@ -414,9 +466,11 @@ static void report(const struct agent *a, long i, const struct outcome *o)
 		printf("%s%d", k ? ", " : "", p->values[k]);
 	printf("], \"payload_bytes\": %u, \"fragments\": %u, \"x\": %.17g, \"r\": %.17g, "
 	       "\"price\": %.17g, \"head_s\": %.9f, \"latency_s\": %.9f, \"expected_s\": %.9f, "
-	       "\"retries\": %ld, \"reason\": \"%s\", \"verify\": %s%s%s}\n", p->payload_bytes,
-	       o->frags, p->x, p->r, o->price, o->head_s, o->latency_s, p->t_expected, o->retries,
-	       o->reason ? dds_proto_reason_name(o->reason) : "", o->verify ? "\"" : "",
+	       "\"retries\": %ld, \"reason\": \"%s\", \"probe\": %s, \"verify\": %s%s%s}\n",
+	       p->payload_bytes, o->frags, p->x, p->r, o->price, o->head_s, o->latency_s,
+	       p->t_expected, o->retries,
+	       o->reason ? dds_proto_reason_name(o->reason) : "", o->probe ? "true" : "false",
+	       o->verify ? "\"" : "",
 	       o->verify ? o->verify : "null", o->verify ? "\"" : "");
 	fflush(stdout);
 }
@@ -431,10 +485,17 @@ static void one_request(struct agent *a, long i)
 	char err[256];
 	uint64_t t0;
 
+	if (a->o.uplink_mbps == 0 && a->o.probe_every && a->local_streak >= a->o.probe_every)
+		start_probe(a);
 	if (dds_device_decide(a->dev, a->link.price, &o.plan, err, sizeof(err))) {
 		fprintf(stderr, "dds-agent: decide: %s\n", err);
+		end_probe(a);
 		return;
 	}
+	a->local_streak = o.plan.all_local ? a->local_streak + 1 : 0;
+	if (o.plan.all_local)
+		end_probe(a); /* local even on the optimistic estimate: the link is not why */
+	o.probe = a->probing;
 	for (int k = 0; k < a->m->n_layers; k++)
 		o.n_local += o.plan.local[k] != 0;
 	fill_input(a, i);
@@ -462,6 +523,7 @@ static void one_request(struct agent *a, long i)
 			o.verify = verify_result(a, ev.buf, ev.len);
 		free(ev.buf);
 	}
+	end_probe(a);
 	/* The step after each inference, at the price last heard (a result carries it). */
 	if (strcmp(o.what, "lost") && strcmp(o.what, "abandoned") &&
 	    dds_device_update(a->dev, a->link.price, err, sizeof(err)))
@@ -498,13 +560,15 @@ static void summary(struct agent *a)
 	       "\"busy\": %ld, \"retries\": %ld, \"verify_exact\": %ld, \"verify_close\": %ld, "
 	       "\"verify_mismatch\": %ld, \"latency_p50_s\": %.9f, \"latency_p99_s\": %.9f, "
 	       "\"latency_max_s\": %.9f, \"budget_x\": %.17g, \"sniffs\": %u, \"jumps\": %u, "
-	       "\"price\": %.17g, \"uplink_Bps\": %.6g, \"rebuilds\": %ld, \"tx_bytes\": %" PRIu64
+	       "\"price\": %.17g, \"uplink_Bps\": %.6g, \"rebuilds\": %ld, \"probes\": %ld, "
+	       "\"tx_bytes\": %" PRIu64
 	       ", \"rx_bytes\": %" PRIu64 ", \"stopped_by_signal\": %s}%s\n",
 	       a->o.json ? "{" : "summary: {", a->m->name, s->requests, s->served, s->local,
 	       s->lost, s->refused, s->abandoned, s->busy, s->retries, s->verify_exact,
 	       s->verify_close, s->verify_mismatch, quantile(s->latency, s->n_latency, 0.5),
 	       quantile(s->latency, s->n_latency, 0.99), quantile(s->latency, s->n_latency, 1.0),
-	       b->x, b->sniffs, b->jumps, a->link.price, a->up_bw, s->rebuilds, a->link.tx_bytes,
+	       b->x, b->sniffs, b->jumps, a->link.price, a->up_bw, s->rebuilds, s->probes,
+	       a->link.tx_bytes,
 	       a->link.rx_bytes, s->stopped ? "true" : "false", a->o.json ? "}" : "");
 	fflush(stdout);
 }

@@ -15,8 +15,9 @@ void dds_agent_usage(FILE *f)
 		"usage: dds-agent --server IP[:PORT] --device-id N (--key HEX64 | --key-file F)\n"
 		"                 --model MODEL.json [--weights F | --seed S] [--requests N]\n"
 		"                 [--interval-ms M] [--rule momentum|exact] [--x0 X] [--lambda L]\n"
-		"                 [--calibration FILE] [--uplink-mbps M] [--mtu N] [--timeout-ms T]\n"
-		"                 [--retries K] [--threads N] [--verify] [--json]\n"
+		"                 [--calibration FILE] [--uplink-mbps M | --uplink-start-mbps M]\n"
+		"                 [--probe-every N] [--mtu N] [--timeout-ms T] [--retries K]\n"
+		"                 [--threads N] [--verify] [--json]\n"
 		"exit: 0 done (or stopped by SIGINT/SIGTERM), 1 requests lost/refused or a result\n"
 		"differed, 2 usage, 3 setup failed (model, calibration, network, registration).\n"
 		"docs/agent.md describes every flag.\n");
@@ -137,6 +138,10 @@ static int set_opt(struct dds_agent_opts *o, int c, const char *arg)
 	case 'l': return parse_pos("lambda", arg, &o->lambda);
 	case 'c': o->calibration = arg; return 0;
 	case 'u': return parse_pos("uplink-mbps", arg, &o->uplink_mbps);
+	case 'U':
+		o->have_uplink_start = true;
+		return parse_pos("uplink-start-mbps", arg, &o->uplink_start_mbps);
+	case 'P': return parse_long("probe-every", arg, 0, 1000000, &o->probe_every);
 	case 'M': return parse_long("mtu", arg, 576, 65535, &o->mtu);
 	case 't': return parse_long("timeout-ms", arg, 1, 600000, &o->timeout_ms);
 	case 'R': return parse_long("retries", arg, 0, 1000, &o->retries);
@@ -158,6 +163,8 @@ int dds_agent_parse_opts(int argc, char **argv, struct dds_agent_opts *o)
 		{"x0", required_argument, NULL, 'x'}, {"lambda", required_argument, NULL, 'l'},
 		{"calibration", required_argument, NULL, 'c'},
 		{"uplink-mbps", required_argument, NULL, 'u'}, {"mtu", required_argument, NULL, 'M'},
+		{"uplink-start-mbps", required_argument, NULL, 'U'},
+		{"probe-every", required_argument, NULL, 'P'},
 		{"timeout-ms", required_argument, NULL, 't'}, {"retries", required_argument, NULL, 'R'},
 		{"threads", required_argument, NULL, 'T'}, {"verify", no_argument, NULL, 'v'},
 		{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
@@ -166,7 +173,8 @@ int dds_agent_parse_opts(int argc, char **argv, struct dds_agent_opts *o)
 
 	*o = (struct dds_agent_opts){.seed = 1, .requests = 10, .rule = DDS_DEVICE_MOMENTUM,
 				     .x0 = 1.0, .lambda = 1.0, .mtu = 1500, .timeout_ms = 1000,
-				     .retries = 3, .threads = 1};
+				     .retries = 3, .threads = 1, .uplink_start_mbps = 100,
+				     .probe_every = 16};
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		if (c == 'h')
 			return 1;
@@ -182,5 +190,8 @@ int dds_agent_parse_opts(int argc, char **argv, struct dds_agent_opts *o)
 	}
 	if (o->weights && o->have_seed)
 		return bad_opt("seed", "", "--weights and --seed exclude each other");
+	if (o->uplink_mbps > 0 && o->have_uplink_start)
+		return bad_opt("uplink-start-mbps", "", "--uplink-mbps fixes the uplink: nothing to "
+			       "start an estimate from");
 	return 0;
 }

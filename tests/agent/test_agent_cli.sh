@@ -36,6 +36,9 @@ expect 2 "want momentum or exact" "${BASE[@]}" --rule newton
 expect 2 "finite number > 0" "${BASE[@]}" --x0 0
 expect 2 "finite number > 0" "${BASE[@]}" --lambda nan
 expect 2 "finite number > 0" "${BASE[@]}" --uplink-mbps -3
+expect 2 "finite number > 0" "${BASE[@]}" --uplink-start-mbps 0
+expect 2 "nothing to start an estimate from" "${BASE[@]}" --uplink-mbps 10 --uplink-start-mbps 5
+expect 2 "integer in 0..1000000" "${BASE[@]}" --probe-every -1
 expect 2 "576..65535" "${BASE[@]}" --mtu 100
 expect 2 "integer in" "${BASE[@]}" --requests -1
 expect 2 "integer in" "${BASE[@]}" --threads 0

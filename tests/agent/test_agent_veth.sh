@@ -1,5 +1,5 @@
 #!/bin/bash
-# test_agent_veth.sh: dds-agent against a real dds-server (af_packet over a veth pair, agent in a namespace): calibration saved and reused, results bit-exact, 20% loss retried, SIGINT; the aarch64 agent under qemu too when DDS_AARCH64_AGENT names it.
+# test_agent_veth.sh: dds-agent against a real dds-server (af_packet over a veth pair, agent in a namespace): calibration saved and reused, results bit-exact, 20% loss retried, SIGINT, the uplink estimator's probes; the aarch64 agent under qemu too when DDS_AARCH64_AGENT names it.
 # usage: test_agent_veth.sh DDS_SERVER DDS_CTL DDS_AGENT MODEL.json
 set -u
 SERVER=$1 CTL=$2 AGENT=$3 MODEL=$(realpath "$4")
@@ -136,6 +136,60 @@ scenario() {
 	echo "  $(grep -c '^req' "$out.int") requests before SIGINT, exit 0, summary printed"
 }
 
+# The estimator, without --uplink-mbps: a slow phase (lossy_relay.py holds each uplink datagram
+# 300 ms) drags the estimate down until the device decides all-local; then the link is fast
+# again (SIGUSR1). With --probe-every 0 an all-local device sends nothing, so it never learns
+# that and stays local; with --probe-every 3 a probe (decided at the optimistic start estimate)
+# measures the fast link and the device offloads again. $1: --probe-every; $2: the outcomes
+# wanted after the slow phase ("local" or "result").
+slow_phase_run() {
+	local every=$1 want=$2 out=$WORK/probe$1 apid
+	ip netns exec "$NS" $PY "$(dirname "$0")/lossy_relay.py" 127.0.0.1 9100 "$SERVER_IP" 9000 \
+		0 "$WORK/relay.stats" 300 &
+	RPID=$!
+	sleep 0.5
+	ip netns exec "$NS" "$AGENT" --server 127.0.0.1:9100 --device-id 1 --key "$KEY" \
+		--model "$MODEL" --calibration "$WORK/cal.txt" --requests 0 --json --verify \
+		--uplink-start-mbps 0.1 --probe-every "$every" --rule exact --timeout-ms 2000 \
+		> "$out" 2> "$out.err" &
+	apid=$!
+	for _ in $(seq 1 300); do grep -q '"outcome": "local"' "$out" && break; sleep 0.1; done
+	kill -USR1 "$RPID"
+	local n0=$(grep -c '"request"' "$out")
+	for _ in $(seq 1 300); do
+		[ "$(grep -c '"request"' "$out")" -ge $((n0 + 12)) ] && break
+		sleep 0.1
+	done
+	kill -INT "$apid"
+	wait "$apid" || { cat "$out.err"; fail "slow phase, --probe-every $every: agent exit $?"; }
+	kill -TERM "$RPID"
+	wait "$RPID"
+	RPID=
+	$PY - "$out" "$n0" "$want" "$every" <<'EOP' || fail "slow phase, --probe-every $every: outcomes"
+import json, sys
+path, n0, want = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+reqs = [d for d in map(json.loads, open(path)) if 'request' in d]
+if reqs and reqs[-1]['outcome'] == 'abandoned':  # in flight at SIGINT
+    reqs.pop()
+print('  ' + ' '.join(d['outcome'][0] + ('p' if d['probe'] else '') for d in reqs)
+      + '  (r result, l local, p probe)')
+bad = [d for d in reqs if d['outcome'] not in ('result', 'local')
+       or d['outcome'] == 'result' and d['verify'] != 'exact']
+first_local = min(i for i, d in enumerate(reqs) if d['outcome'] == 'local')
+after = reqs[n0:]  # decided once the slow phase was over, but for the one in flight
+if want == 'local':
+    ok = len(after) >= 10 and all(d['outcome'] == 'local' and not d['probe'] for d in after[2:])
+else:  # a probe offloads again (the first may still have met the slow link: locals are
+      # instant, so a few may be decided before the relay saw SIGUSR1), so does all after it
+    every = int(sys.argv[4])
+    p = max((i for i, d in enumerate(after) if d['probe']), default=len(after))
+    ok = (p <= 2 * (every + 1) + 1 and len(after) - p >= 8
+          and all(d['outcome'] == 'result' for d in after[p:]))
+sys.exit(0 if ok and not bad and reqs[0]['outcome'] == 'result' and first_local > 0 else 1)
+EOP
+	echo "  --probe-every $every: after the slow phase all $want; probes $(summary "$out" probes)"
+}
+
 veth_setup
 agent_server_start
 
@@ -156,6 +210,9 @@ awk '/^#/ {print; next} {printf "%s %s\n", $1, ++n <= 2 ? "1e-6" : "1e-2"}' "$WO
 	> "$WORK/cal.txt"
 
 DEV=1 VERIFY_OK=exact scenario native "$AGENT"
+echo "== native: uplink estimator: slow phase, then fast again"
+slow_phase_run 0 local
+slow_phase_run 3 result
 served=$(counter req_served)
 echo "server: served $served requests so far"
 
