@@ -62,7 +62,7 @@
 	X(drop_ip_version, "IP version not 4") \
 	X(drop_ip_ihl, "IPv4 header length below 20 or past the frame") \
 	X(drop_ip_total_len, "IPv4 total length below the header or past the frame") \
-	X(drop_ip_checksum, "IPv4 header checksum wrong") \
+	X(drop_ip_checksum, "IPv4 header checksum wrong (summed here, or the NIC said so)") \
 	X(drop_ip_src, "IPv4 source unusable (zero, broadcast, multicast, loopback)") \
 	X(drop_ip_not_for_us, "IPv4 destination not our IP") \
 	X(drop_ip_fragment, "IPv4 fragment (refused by policy; the protocol fragments itself)") \
@@ -72,7 +72,7 @@
 	X(drop_icmp_type, "ICMP message other than echo request") \
 	X(drop_udp_runt, "UDP header cut short") \
 	X(drop_udp_len, "UDP length below 8 or past the IP payload") \
-	X(drop_udp_checksum, "UDP checksum wrong (when verification is on)") \
+	X(drop_udp_checksum, "UDP checksum wrong, summed here or the NIC said so (when verification is on)") \
 	X(drop_udp_port, "UDP destination not our port, or source port 0")
 
 enum dds_ctr {
@@ -134,11 +134,23 @@ struct dds_pkt {
 	uint16_t payload_len;
 };
 
-/* Classify a received frame (without FCS) of `len` bytes.
+/* What the NIC already checked in a frame (its rx checksum offload; the rx loop maps the
+ * mbuf's ol_flags): the parser then trusts the verdict instead of summing the bytes. GOOD
+ * skips the sum, BAD drops as a failed sum would (same counter; BAD wins if both are set);
+ * neither: summed here. L4
+ * verdicts apply to UDP only (ICMP is always summed) and only with verify_udp_csum. */
+enum dds_pkt_hw {
+	DDS_PKT_HW_IP_GOOD = 1u << 0,
+	DDS_PKT_HW_IP_BAD = 1u << 1,
+	DDS_PKT_HW_L4_GOOD = 1u << 2,
+	DDS_PKT_HW_L4_BAD = 1u << 3,
+};
+
+/* Classify a received frame (without FCS) of `len` bytes; hw: enum dds_pkt_hw bits (0: none).
  * Returns DDS_CTR_rx_arp_request, DDS_CTR_rx_icmp_echo or DDS_CTR_rx_udp with *out filled, or
  * a drop reason (dds_ctr_is_drop()) with *out unspecified. Never reads outside [f, f+len). */
 enum dds_ctr dds_pkt_parse(const uint8_t *f, size_t len, const struct dds_iface *me,
-			   struct dds_pkt *out);
+			   unsigned hw, struct dds_pkt *out);
 
 /* Rewrite an ARP request that dds_pkt_parse() accepted into our reply, in place.
  * Returns the reply's length (42 bytes; the NIC pads to 60). */

@@ -142,6 +142,7 @@ struct dds_dp_cfg {
 	uint32_t drain_us;     /* flush partly filled tx buffers at least this often */
 	bool promiscuous;      /* virtual devices on a veth need it; NICs do not */
 	bool tx_udp_csum;
+	bool rx_csum_offload;  /* let the NIC check IPv4 and UDP checksums where the PMD can */
 	struct dds_iface iface; /* mac is read from the port by dds_dp_create() */
 	struct dds_proto_rx_config proto; /* reassembly limits, per queue */
 	const struct dds_dp_device *devices;
@@ -170,6 +171,9 @@ struct dds_dp_launch {
 	volatile bool *stop;
 };
 int dds_dp_lcore_main(void *launch);
+
+/* The rx checksum offloads in use: "ipv4,udp", "ipv4", "udp" or "none" (after dds_dp_create). */
+const char *dds_dp_rx_csum(const struct dds_dp *dp);
 
 /* Our MAC as read from the port (valid after dds_dp_create). */
 const struct dds_iface *dds_dp_iface(const struct dds_dp *dp);

@@ -43,6 +43,7 @@ struct dds_dp {
 	struct dds_dp_ops ops;
 	struct rte_mempool *pool;
 	bool configured, started;
+	uint64_t rx_csum;  /* RTE_ETH_RX_OFFLOAD_IPV4_CKSUM / _UDP_CKSUM bits enabled on the port */
 	double ns_per_tsc;
 	uint32_t *dev_ids; /* the configured device ids, ascending */
 	struct dp_queue q[DDS_DP_MAX_QUEUES];

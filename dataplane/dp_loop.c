@@ -380,6 +380,27 @@ static void dp_seen(struct dds_dp *dp, struct dp_queue *q, const struct dds_prot
 	q->dev[i].seen_ns = now_ns;
 }
 
+/* The NIC's checksum verdicts on m as enum dds_pkt_hw bits; 0 when the port offloads none.
+ * CKSUM_NONE (valid data, checksum field not filled) counts as good. */
+static unsigned dp_hw_csum(const struct dds_dp *dp, const struct rte_mbuf *m)
+{
+	uint64_t ip = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+	uint64_t l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+	unsigned hw = 0;
+
+	if (!dp->rx_csum)
+		return 0;
+	if (ip == RTE_MBUF_F_RX_IP_CKSUM_GOOD || ip == RTE_MBUF_F_RX_IP_CKSUM_NONE)
+		hw |= DDS_PKT_HW_IP_GOOD;
+	else if (ip == RTE_MBUF_F_RX_IP_CKSUM_BAD)
+		hw |= DDS_PKT_HW_IP_BAD;
+	if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD || l4 == RTE_MBUF_F_RX_L4_CKSUM_NONE)
+		hw |= DDS_PKT_HW_L4_GOOD;
+	else if (l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+		hw |= DDS_PKT_HW_L4_BAD;
+	return hw;
+}
+
 /* One received frame. Returns true if the mbuf was reused for a reply (not to be freed). */
 static bool dp_handle(struct dds_dp *dp, struct dp_queue *q, struct rte_mbuf *m, uint64_t now_ns)
 {
@@ -390,7 +411,7 @@ static bool dp_handle(struct dds_dp *dp, struct dp_queue *q, struct rte_mbuf *m,
 
 	dds_ctr_add(&q->ctr, DDS_CTR_rx_pkts, 1);
 	dds_ctr_add(&q->ctr, DDS_CTR_rx_bytes, m->pkt_len);
-	r = m->nb_segs == 1 ? dds_pkt_parse(f, m->data_len, &dp->cfg.iface, &p)
+	r = m->nb_segs == 1 ? dds_pkt_parse(f, m->data_len, &dp->cfg.iface, dp_hw_csum(dp, m), &p)
 			    : DDS_CTR_drop_rx_segmented;
 	dds_ctr_add(&q->ctr, r, 1);
 	switch (r) {

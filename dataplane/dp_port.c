@@ -69,6 +69,10 @@ static int dp_configure_port(struct dds_dp *dp, char *err, size_t n)
 			 RTE_MIN(info.max_rx_queues, info.max_tx_queues), c->n_queues);
 		return -1;
 	}
+	if (rc == 0 && c->rx_csum_offload)
+		dp->rx_csum = info.rx_offload_capa &
+			      (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
+	conf.rxmode.offloads = dp->rx_csum;
 	if (rc == 0)
 		rc = rte_eth_dev_configure(c->port_id, c->n_queues, c->n_queues, &conf);
 	if (rc == 0)
@@ -89,6 +93,8 @@ static int dp_configure_port(struct dds_dp *dp, char *err, size_t n)
 		return -1;
 	}
 	memcpy(dp->cfg.iface.mac, mac.addr_bytes, 6);
+	RTE_LOG(INFO, USER1, "port %u (%s): rx checksum offload: %s\n", c->port_id,
+		info.driver_name, dds_dp_rx_csum(dp));
 	rc = rte_eth_dev_set_mtu(c->port_id, (uint16_t)c->mtu);
 	if (rc != 0)
 		RTE_LOG(WARNING, USER1, "port %u: setting MTU %u: %s (kept the device's own)\n",
@@ -265,6 +271,14 @@ void dds_dp_free(struct dds_dp *dp)
 	free(dp->dev_ids);
 	rte_mempool_free(dp->pool);
 	rte_free(dp);
+}
+
+const char *dds_dp_rx_csum(const struct dds_dp *dp)
+{
+	static const char *const names[4] = {"none", "ipv4", "udp", "ipv4,udp"};
+
+	return names[(dp->rx_csum & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM ? 1 : 0) +
+		     (dp->rx_csum & RTE_ETH_RX_OFFLOAD_UDP_CKSUM ? 2 : 0)];
 }
 
 const struct dds_iface *dds_dp_iface(const struct dds_dp *dp)

@@ -46,7 +46,21 @@ static enum dds_ctr parse_icmp(const uint8_t *f, struct dds_pkt *out)
 	return DDS_CTR_rx_icmp_echo;
 }
 
-static enum dds_ctr parse_udp(const uint8_t *f, const struct dds_iface *me, struct dds_pkt *out)
+/* The UDP checksum: none sent (zero) is accepted; else the NIC's verdict, or the sum. */
+static bool udp_csum_ok(const uint8_t *f, const struct dds_pkt *out, uint16_t ulen, unsigned hw)
+{
+	const uint8_t *udp = f + out->l4_off;
+
+	if (pkt_get16(udp + 6) == 0)
+		return true;
+	if (hw & (DDS_PKT_HW_L4_BAD | DDS_PKT_HW_L4_GOOD))
+		return !(hw & DDS_PKT_HW_L4_BAD);
+	return pkt_csum_fold(pkt_csum_add(pkt_pseudo_sum(f + out->l3_off + 12, ulen), udp,
+					  ulen)) == 0;
+}
+
+static enum dds_ctr parse_udp(const uint8_t *f, const struct dds_iface *me, unsigned hw,
+			      struct dds_pkt *out)
 {
 	const uint8_t *udp = f + out->l4_off;
 	uint16_t ulen;
@@ -56,12 +70,8 @@ static enum dds_ctr parse_udp(const uint8_t *f, const struct dds_iface *me, stru
 	ulen = pkt_get16(udp + 4);
 	if (ulen < DDS_UDP_HLEN || ulen > out->l4_len)
 		return DDS_CTR_drop_udp_len;
-	if (me->verify_udp_csum && pkt_get16(udp + 6) != 0) {
-		uint64_t sum = pkt_pseudo_sum(f + out->l3_off + 12, ulen);
-
-		if (pkt_csum_fold(pkt_csum_add(sum, udp, ulen)) != 0)
-			return DDS_CTR_drop_udp_checksum;
-	}
+	if (me->verify_udp_csum && !udp_csum_ok(f, out, ulen, hw))
+		return DDS_CTR_drop_udp_checksum;
 	memcpy(&out->src.port, udp, 2);
 	if (memcmp(udp + 2, &me->udp_port, 2) != 0 || out->src.port == 0)
 		return DDS_CTR_drop_udp_port;
@@ -73,7 +83,7 @@ static enum dds_ctr parse_udp(const uint8_t *f, const struct dds_iface *me, stru
 
 /* IPv4 checks in the order a router would make them: shape, checksum, addresses, policy. */
 static enum dds_ctr parse_ipv4(const uint8_t *f, size_t len, const struct dds_iface *me,
-			       struct dds_pkt *out)
+			       unsigned hw, struct dds_pkt *out)
 {
 	const uint8_t *ip = f + DDS_ETH_HLEN;
 	size_t avail = len - DDS_ETH_HLEN;
@@ -89,7 +99,8 @@ static enum dds_ctr parse_ipv4(const uint8_t *f, size_t len, const struct dds_if
 	total = pkt_get16(ip + 2);
 	if (total < ihl || total > avail) /* avail > total is Ethernet padding */
 		return DDS_CTR_drop_ip_total_len;
-	if (pkt_csum_fold(pkt_csum_add(0, ip, ihl)) != 0)
+	if (hw & DDS_PKT_HW_IP_BAD ||
+	    (!(hw & DDS_PKT_HW_IP_GOOD) && pkt_csum_fold(pkt_csum_add(0, ip, ihl)) != 0))
 		return DDS_CTR_drop_ip_checksum;
 	if (ip_src_unusable(ip + 12))
 		return DDS_CTR_drop_ip_src;
@@ -107,14 +118,14 @@ static enum dds_ctr parse_ipv4(const uint8_t *f, size_t len, const struct dds_if
 	out->payload_off = 0;
 	out->payload_len = 0;
 	if (ip[9] == PKT_PROTO_UDP)
-		return parse_udp(f, me, out);
+		return parse_udp(f, me, hw, out);
 	if (ip[9] == PKT_PROTO_ICMP)
 		return parse_icmp(f, out);
 	return DDS_CTR_drop_ip_proto;
 }
 
 enum dds_ctr dds_pkt_parse(const uint8_t *f, size_t len, const struct dds_iface *me,
-			   struct dds_pkt *out)
+			   unsigned hw, struct dds_pkt *out)
 {
 	uint16_t type;
 
@@ -124,7 +135,7 @@ enum dds_ctr dds_pkt_parse(const uint8_t *f, size_t len, const struct dds_iface 
 		return DDS_CTR_drop_eth_not_for_us;
 	type = pkt_get16(f + 12);
 	if (type == PKT_ETHERTYPE_IPV4)
-		return parse_ipv4(f, len, me, out);
+		return parse_ipv4(f, len, me, hw, out);
 	if (type == PKT_ETHERTYPE_ARP)
 		return parse_arp(f, len, me, out);
 	return DDS_CTR_drop_eth_type;

@@ -33,6 +33,7 @@ static const struct key_spec keys[] = {
 	{"interface", "promiscuous", KT_BOOL, OFF(dp.promiscuous), 0, 0},
 	{"interface", "verify_udp_checksum", KT_BOOL, OFF(dp.iface.verify_udp_csum), 0, 0},
 	{"interface", "tx_udp_checksum", KT_BOOL, OFF(dp.tx_udp_csum), 0, 0},
+	{"interface", "rx_checksum_offload", KT_BOOL, OFF(dp.rx_csum_offload), 0, 0},
 	{"dataplane", "rx_desc", KT_U16, OFF(dp.rx_desc), 32, 16384},
 	{"dataplane", "tx_desc", KT_U16, OFF(dp.tx_desc), 32, 16384},
 	{"dataplane", "burst", KT_U16, OFF(dp.burst), 1, 512},
@@ -78,6 +79,7 @@ void srv_cfg_defaults(struct srv_cfg *c)
 	c->dp.mtu = 1500;
 	c->dp.promiscuous = true;
 	c->dp.tx_udp_csum = true;
+	c->dp.rx_csum_offload = true;
 	c->dp.rx_desc = 1024;
 	c->dp.tx_desc = 1024;
 	c->dp.burst = 32;

@@ -183,7 +183,7 @@ static enum dds_ctr parse_exact(const uint8_t *f, size_t len, const struct dds_i
 	enum dds_ctr r;
 
 	memcpy(copy, f, len);
-	r = dds_pkt_parse(copy, len, i, p);
+	r = dds_pkt_parse(copy, len, i, 0, p);
 	free(copy);
 	return r;
 }
@@ -380,7 +380,7 @@ START_TEST(arp_reply_is_correct)
 
 	memset(t.dst_mac, 0xff, 6);
 	len = tf_encode(&t, frame);
-	ck_assert_int_eq(dds_pkt_parse(frame, len, &i, &p), DDS_CTR_rx_arp_request);
+	ck_assert_int_eq(dds_pkt_parse(frame, len, &i, 0, &p), DDS_CTR_rx_arp_request);
 	ck_assert_uint_eq(dds_pkt_arp_reply(frame, &i), 42);
 	ck_assert_mem_eq(frame, peer_mac, 6);
 	ck_assert_mem_eq(frame + 6, my_mac, 6);
@@ -409,7 +409,7 @@ START_TEST(icmp_reply_is_correct)
 		t.payload_len = 1000;
 		len = tf_encode(&t, frame);
 		memcpy(req, frame, len);
-		ck_assert_int_eq(dds_pkt_parse(frame, len, &i, &p), DDS_CTR_rx_icmp_echo);
+		ck_assert_int_eq(dds_pkt_parse(frame, len, &i, 0, &p), DDS_CTR_rx_icmp_echo);
 		l4 = p.l4_len;
 		rlen = dds_pkt_icmp_echo_reply(frame, &p, &i);
 		ck_assert_uint_eq(rlen, 14 + 20 + l4);
@@ -483,6 +483,52 @@ START_TEST(csum_matches_naive)
 }
 END_TEST
 
+/* The NIC's checksum verdicts (enum dds_pkt_hw): trusted when given, summed when not. */
+static const struct {
+	enum tf_kind kind;
+	int bad_ip, bad_l4, zero_udp, no_verify;
+	unsigned hw;
+	enum dds_ctr want;
+} hw_cases[] = {
+	{TF_UDP, 0, 0, 0, 0, 0, DDS_CTR_rx_udp},
+	{TF_UDP, 1, 0, 0, 0, DDS_PKT_HW_IP_GOOD, DDS_CTR_rx_udp}, /* no sum when the NIC did it */
+	{TF_UDP, 0, 0, 0, 0, DDS_PKT_HW_IP_BAD, DDS_CTR_drop_ip_checksum},
+	{TF_UDP, 0, 0, 0, 0, DDS_PKT_HW_IP_BAD | DDS_PKT_HW_IP_GOOD, DDS_CTR_drop_ip_checksum},
+	{TF_UDP, 0, 1, 0, 0, DDS_PKT_HW_IP_GOOD, DDS_CTR_drop_udp_checksum}, /* L4 still summed */
+	{TF_UDP, 0, 1, 0, 0, DDS_PKT_HW_L4_GOOD, DDS_CTR_rx_udp},
+	{TF_UDP, 0, 0, 0, 0, DDS_PKT_HW_L4_BAD, DDS_CTR_drop_udp_checksum},
+	{TF_UDP, 0, 0, 0, 0, DDS_PKT_HW_L4_BAD | DDS_PKT_HW_L4_GOOD, DDS_CTR_drop_udp_checksum},
+	{TF_UDP, 0, 0, 0, 1, DDS_PKT_HW_L4_BAD, DDS_CTR_rx_udp},  /* verify_udp_checksum off */
+	{TF_UDP, 0, 0, 1, 0, DDS_PKT_HW_L4_BAD, DDS_CTR_rx_udp},  /* zero: no checksum sent */
+	{TF_ICMP, 0, 1, 0, 0, DDS_PKT_HW_L4_GOOD, DDS_CTR_drop_icmp_checksum}, /* ICMP: summed */
+	{TF_ICMP, 0, 0, 0, 0, DDS_PKT_HW_L4_BAD, DDS_CTR_rx_icmp_echo},
+};
+
+START_TEST(nic_checksum_verdicts)
+{
+	for (size_t k = 0; k < sizeof(hw_cases) / sizeof(hw_cases[0]); k++) {
+		struct dds_iface i = me();
+		struct tf t = tf_base(hw_cases[k].kind);
+		struct dds_pkt p;
+		size_t len;
+		uint8_t *copy;
+
+		t.payload_len = 40;
+		t.bad_ip_csum = hw_cases[k].bad_ip;
+		t.bad_udp_csum = t.kind == TF_UDP && hw_cases[k].bad_l4;
+		t.bad_icmp_csum = t.kind == TF_ICMP && hw_cases[k].bad_l4;
+		t.zero_udp_csum = hw_cases[k].zero_udp;
+		i.verify_udp_csum = !hw_cases[k].no_verify;
+		len = tf_encode(&t, frame);
+		copy = malloc(len);
+		memcpy(copy, frame, len);
+		ck_assert_msg(dds_pkt_parse(copy, len, &i, hw_cases[k].hw, &p) == hw_cases[k].want,
+			      "case %zu: want %s", k, dds_ctr_name(hw_cases[k].want));
+		free(copy);
+	}
+}
+END_TEST
+
 START_TEST(counter_names_are_telemetry_keys)
 {
 	for (int c = 0; c < DDS_CTR__COUNT; c++) {
@@ -511,6 +557,7 @@ int main(void)
 			DDS_CHECK_TEST(icmp_reply_is_correct),
 			DDS_CHECK_TEST(udp_build_round_trips),
 			DDS_CHECK_TEST(csum_matches_naive),
+			DDS_CHECK_TEST(nic_checksum_verdicts),
 			DDS_CHECK_TEST(counter_names_are_telemetry_keys)) },
 		{ .name = NULL },
 	};
