@@ -200,59 +200,96 @@ out:
 	return rc;
 }
 
-/* Check the mask and fill the plan's public fields (mask copy, inputs, sizes). */
-static int plan_describe(struct dds_plan *p, const uint8_t *tail, struct dds_err *err)
+/* A tail mask must contain the output layer and leave a head closed under predecessors. */
+static int plan_check_tail(const struct dds_model *m, const uint8_t *tail, struct dds_err *err)
 {
-	const struct dds_model *m = p->m;
-	int n = m->n_layers;
-	uint8_t *head = malloc((size_t)n), *reads = calloc((size_t)n + 1, 1);
+	uint8_t *head = malloc((size_t)m->n_layers);
 	int rc = DDS_BACKEND_OK;
 
-	p->mask = malloc((size_t)n);
-	if (!head || !reads || !p->mask) {
-		rc = dds_backend_errf(err, DDS_BACKEND_ENOMEM, "%s: plan: out of memory", m->name);
-		goto out;
-	}
-	for (int k = 0; k < n; k++) {
-		p->mask[k] = tail[k] != 0;
-		head[k] = !p->mask[k];
-	}
-	if (!p->mask[m->output]) {
+	if (!head)
+		return dds_backend_errf(err, DDS_BACKEND_ENOMEM, "%s: plan: out of memory", m->name);
+	for (int k = 0; k < m->n_layers; k++)
+		head[k] = !tail[k];
+	if (!tail[m->output])
 		rc = dds_backend_errf(err, DDS_BACKEND_EINVAL,
 				      "%s: plan: the tail does not contain the output layer '%s'",
 				      m->name, m->layers[m->output].name);
-		goto out;
-	}
-	if (dds_model_check_head(m, head, err)) {
+	else if (dds_model_check_head(m, head, err))
 		rc = DDS_BACKEND_EINVAL;
-		goto out;
+	free(head);
+	return rc;
+}
+
+/* Output values: in range, no duplicates; is_out[v] = 1 for each. */
+static int plan_check_outputs(const struct dds_model *m, const int *out, int n_out,
+			      uint8_t *is_out, struct dds_err *err)
+{
+	if (n_out < 1 || !out)
+		return dds_backend_errf(err, DDS_BACKEND_EINVAL, "%s: plan: no output values",
+					m->name);
+	for (int i = 0; i < n_out; i++) {
+		if (out[i] < 0 || out[i] > m->n_layers || is_out[out[i]])
+			return dds_backend_errf(err, DDS_BACKEND_EINVAL,
+						"%s: plan: output value %d is %s", m->name, out[i],
+						out[i] < 0 || out[i] > m->n_layers ? "out of range"
+										   : "given twice");
+		is_out[out[i]] = 1;
 	}
-	for (int k = 0; k < n; k++)
-		for (int j = 0; p->mask[k] && j < m->layers[k].n_in; j++) {
-			int v = m->layers[k].in[j];
-			reads[v] = v == 0 || head[v - 1];
-		}
-	p->in_val = calloc((size_t)n + 1, sizeof(int));
-	p->in_numel = calloc((size_t)n + 1, sizeof(size_t));
-	if (!p->in_val || !p->in_numel) {
+	return DDS_BACKEND_OK;
+}
+
+/* The ids v (ascending) with flag[v] set, their sizes and total: a plan's inputs or outputs. */
+static int plan_list(const struct dds_model *m, const uint8_t *flag, int *n, int **val,
+		     size_t **numel, size_t *floats)
+{
+	*val = calloc((size_t)m->n_layers + 1, sizeof(int));
+	*numel = calloc((size_t)m->n_layers + 1, sizeof(size_t));
+	if (!*val || !*numel)
+		return -1;
+	for (int v = 0; v <= m->n_layers; v++) {
+		if (!flag[v])
+			continue;
+		(*val)[*n] = v;
+		(*numel)[*n] = dds_shape_numel(dds_model_value_shape(m, v));
+		*floats += (*numel)[(*n)++];
+	}
+	return 0;
+}
+
+/* Fill the plan's public fields from the run mask and the output values: the mask copy, the
+ * inputs (read by a run layer or output, and computed by none) and the outputs. */
+static int plan_describe(struct dds_plan *p, const uint8_t *run, const int *out, int n_out,
+			 struct dds_err *err)
+{
+	const struct dds_model *m = p->m;
+	int n = m->n_layers, rc;
+	uint8_t *is_out = calloc((size_t)n + 1, 1), *reads = calloc((size_t)n + 1, 1);
+
+	p->mask = malloc((size_t)n);
+	if (!is_out || !reads || !p->mask) {
 		rc = dds_backend_errf(err, DDS_BACKEND_ENOMEM, "%s: plan: out of memory", m->name);
 		goto out;
 	}
-	for (int v = 0; v <= n; v++) {
-		if (!reads[v])
-			continue;
-		p->in_val[p->n_in] = v;
-		p->in_numel[p->n_in] = dds_shape_numel(dds_model_value_shape(m, v));
-		p->in_floats += p->in_numel[p->n_in++];
-	}
-	p->out_floats = dds_shape_numel(&m->layers[m->output].out_shape);
+	for (int k = 0; k < n; k++)
+		p->mask[k] = run[k] != 0;
+	rc = plan_check_outputs(m, out, n_out, is_out, err);
+	if (rc != DDS_BACKEND_OK)
+		goto out;
+	for (int k = 0; k < n; k++)
+		for (int j = 0; p->mask[k] && j < m->layers[k].n_in; j++)
+			reads[m->layers[k].in[j]] = 1;
+	for (int v = 0; v <= n; v++)
+		reads[v] = (reads[v] || is_out[v]) && (v == 0 || !p->mask[v - 1]);
+	if (plan_list(m, reads, &p->n_in, &p->in_val, &p->in_numel, &p->in_floats) ||
+	    plan_list(m, is_out, &p->n_out, &p->out_val, &p->out_numel, &p->out_floats))
+		rc = dds_backend_errf(err, DDS_BACKEND_ENOMEM, "%s: plan: out of memory", m->name);
 out:
-	free(head);
+	free(is_out);
 	free(reads);
 	return rc;
 }
 
-/* The first tail layer the backend cannot run, or -1. */
+/* The first run layer the backend cannot run, or -1. */
 static int plan_unsupported(const struct dds_plan *p)
 {
 	for (int k = 0; k < p->m->n_layers; k++)
@@ -261,14 +298,16 @@ static int plan_unsupported(const struct dds_plan *p)
 	return -1;
 }
 
-struct dds_plan *dds_plan_create(struct dds_backend *b, const struct dds_model *m,
-				 const uint8_t *tail_mask, int max_batch, int *status,
-				 struct dds_err *err)
+/* The one constructor behind both public ones: arguments checked, the tail checked (tail: the
+ * outputs are the model output; else out/n_out), layout, support, then the backend. */
+static struct dds_plan *plan_make(struct dds_backend *b, const struct dds_model *m,
+				  const uint8_t *mask, bool tail, const int *out, int n_out,
+				  int max_batch, int *status, struct dds_err *err)
 {
 	struct dds_plan *p = NULL;
-	int rc, bad;
+	int rc, bad, model_out;
 
-	if (!b || !m || !tail_mask || max_batch < 1) {
+	if (!b || !m || !mask || max_batch < 1) {
 		rc = dds_backend_errf(err, DDS_BACKEND_EINVAL,
 				      "plan: missing backend, model or mask, or max_batch %d < 1",
 				      max_batch);
@@ -282,7 +321,10 @@ struct dds_plan *dds_plan_create(struct dds_backend *b, const struct dds_model *
 	p->b = b;
 	p->m = m;
 	p->max_batch = max_batch;
-	rc = plan_describe(p, tail_mask, err);
+	model_out = m->output + 1;
+	rc = tail ? plan_check_tail(m, mask, err) : DDS_BACKEND_OK;
+	if (rc == DDS_BACKEND_OK)
+		rc = plan_describe(p, mask, tail ? &model_out : out, tail ? 1 : n_out, err);
 	if (rc == DDS_BACKEND_OK && (bad = plan_unsupported(p)) >= 0)
 		rc = dds_backend_errf(err, DDS_BACKEND_EUNSUPPORTED,
 				      "%s: plan: backend '%s' cannot run layer '%s' (op %s)", m->name,
@@ -300,6 +342,20 @@ out:
 	return p;
 }
 
+struct dds_plan *dds_plan_create(struct dds_backend *b, const struct dds_model *m,
+				 const uint8_t *tail_mask, int max_batch, int *status,
+				 struct dds_err *err)
+{
+	return plan_make(b, m, tail_mask, true, NULL, 0, max_batch, status, err);
+}
+
+struct dds_plan *dds_plan_create_values(struct dds_backend *b, const struct dds_model *m,
+					const uint8_t *run_mask, const int *out_values, int n_out,
+					int max_batch, int *status, struct dds_err *err)
+{
+	return plan_make(b, m, run_mask, false, out_values, n_out, max_batch, status, err);
+}
+
 void dds_plan_free(struct dds_plan *p)
 {
 	if (!p)
@@ -309,6 +365,8 @@ void dds_plan_free(struct dds_plan *p)
 	free(p->mask);
 	free(p->in_val);
 	free(p->in_numel);
+	free(p->out_val);
+	free(p->out_numel);
 	free(p);
 }
 
@@ -320,6 +378,16 @@ int dds_plan_n_inputs(const struct dds_plan *p)
 int dds_plan_input_value(const struct dds_plan *p, int k)
 {
 	return p && k >= 0 && k < p->n_in ? p->in_val[k] : -1;
+}
+
+int dds_plan_n_outputs(const struct dds_plan *p)
+{
+	return p ? p->n_out : 0;
+}
+
+int dds_plan_output_value(const struct dds_plan *p, int k)
+{
+	return p && k >= 0 && k < p->n_out ? p->out_val[k] : -1;
 }
 
 size_t dds_plan_input_floats(const struct dds_plan *p)
@@ -352,6 +420,21 @@ int dds_plan_pack(const struct dds_plan *p, const float *const *req, int batch, 
 		}
 		off += p->in_numel[k];
 	}
+	return DDS_BACKEND_OK;
+}
+
+int dds_plan_pack_values(const struct dds_plan *p, const float *const *src, int batch, float *in)
+{
+	if (!p || !src || !in || batch < 1 || batch > p->max_batch)
+		return DDS_BACKEND_EINVAL;
+	for (int i = 0; i < batch * p->n_in; i++)
+		if (!src[i])
+			return DDS_BACKEND_EINVAL;
+	for (int k = 0; k < p->n_in; k++)
+		for (int i = 0; i < batch; i++) {
+			memcpy(in, src[(size_t)i * p->n_in + k], p->in_numel[k] * sizeof(float));
+			in += p->in_numel[k];
+		}
 	return DDS_BACKEND_OK;
 }
 

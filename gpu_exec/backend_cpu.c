@@ -36,7 +36,8 @@ static int cpu_plan_create(struct dds_backend *b, struct dds_plan *p, struct dds
 }
 
 /* Run requests [first, first + n) of a batch of `batch` through the engine as one engine batch:
- * copy row range of each input block in, run the tail, copy the output rows out. */
+ * copy the row range of each input block in, run the plan's layers, copy the row range of each
+ * output block out (an output that is also an input comes back as it went in). */
 static int cpu_run_rows(struct dds_plan *p, const float *in, int batch, int first, int n,
 			float *out, struct dds_err *err)
 {
@@ -50,8 +51,12 @@ static int cpu_run_rows(struct dds_plan *p, const float *in, int batch, int firs
 	}
 	if (dds_engine_run(e, p->mask, n, err))
 		return DDS_BACKEND_EDEVICE;
-	memcpy(out + p->out_floats * (size_t)first, dds_engine_value(e, p->m->output + 1),
-	       p->out_floats * (size_t)n * sizeof(float));
+	for (int k = 0; k < p->n_out; k++) {
+		size_t row = p->out_numel[k];
+		memcpy(out + row * (size_t)first, dds_engine_value(e, p->out_val[k]),
+		       row * (size_t)n * sizeof(float));
+		out += row * (size_t)batch;
+	}
 	return DDS_BACKEND_OK;
 }
 

@@ -5,7 +5,8 @@
  * run on different threads at once), one device buffer per value the tail reads or writes
  * (sized for max_batch, never reused between layers), the tail's weights uploaded once (conv
  * weights with their batchnorm folded in, in double, as the CPU fast path does), pinned host
- * staging for the inputs and the output, one cuDNN workspace, and per conv layer the algorithm
+ * staging for the inputs and the outputs (the model output, or the values a bridge plan hands
+ * on: dds_plan_create_values), one cuDNN workspace, and per conv layer the algorithm
  * cudnnFindConvolutionForwardAlgorithm chose for each batch bucket.
  *
  * Batch buckets: 1, 2, 4, ... up to max_batch (and max_batch itself). A batch of n runs the
@@ -67,7 +68,8 @@ struct cuda_plan {
 	void *ws, *blas_ws;
 	size_t ws_bytes;
 	float *mha_work;      /* qkv, scores and attention of the largest mha layer */
-	float *h_in, *h_out;  /* pinned staging: input k at h_in + max_batch * (floats before k) */
+	float *h_in, *h_out;  /* pinned staging: input k at h_in + max_batch * (floats before k);
+			       * outputs likewise in h_out */
 	int n_buckets, bucket[CUDA_MAX_BUCKETS];
 	cudaGraphExec_t graph[CUDA_MAX_BUCKETS];
 	bool no_graph[CUDA_MAX_BUCKETS]; /* capture failed once: run eagerly */
@@ -786,7 +788,8 @@ static int run_layer(struct dds_plan *p, int li, int k, int n, struct dds_err *e
 	}
 }
 
-/* The whole run of bucket k on the stream: pinned inputs in, the tail, the output to pinned. */
+/* The whole run of bucket k on the stream: pinned inputs in, the plan's layers, each output
+ * value to pinned (output k at h_out + max_batch * (floats of the outputs before k), as h_in). */
 static int enqueue_bucket(struct dds_plan *p, int k, struct dds_err *err)
 {
 	struct cuda_plan *cp = p->context;
@@ -804,8 +807,13 @@ static int enqueue_bucket(struct dds_plan *p, int k, struct dds_err *err)
 		if (p->mask[cp->cur])
 			STATUS_TRY(run_layer(p, cp->cur, k, n, err));
 	cp->cur = -1;
-	CUDA_TRY(cudaMemcpyAsync(cp->h_out, cp->val[p->m->output + 1],
-				 n * p->out_floats * sizeof(float), cudaMemcpyDeviceToHost, cp->st));
+	off = 0;
+	for (int i = 0; i < p->n_out; i++) {
+		CUDA_TRY(cudaMemcpyAsync(cp->h_out + off, cp->val[p->out_val[i]],
+					 n * p->out_numel[i] * sizeof(float), cudaMemcpyDeviceToHost,
+					 cp->st));
+		off += (size_t)p->max_batch * p->out_numel[i];
+	}
 	return DDS_BACKEND_OK;
 }
 
@@ -873,7 +881,12 @@ static int cuda_plan_run(struct dds_plan *p, const float *in, int batch, float *
 	else
 		STATUS_TRY(enqueue_bucket(p, k, err));
 	CUDA_TRY(cudaStreamSynchronize(cp->st));
-	memcpy(out, cp->h_out, batch * p->out_floats * sizeof(float));
+	off = 0;
+	for (int i = 0; i < p->n_out; i++) {
+		memcpy(out, cp->h_out + off, batch * p->out_numel[i] * sizeof(float));
+		out += batch * p->out_numel[i];
+		off += (size_t)p->max_batch * p->out_numel[i];
+	}
 	return DDS_BACKEND_OK;
 }
 

@@ -13,7 +13,8 @@ struct dds_backend_iface {
 	const char *(*name)(const struct dds_backend *b);
 	/* Optional (NULL = every op): can layer li of m run here? */
 	bool (*supports_op)(const struct dds_backend *b, const struct dds_model *m, int li);
-	/* Fill p->context for the plan described by p's public fields. On failure frees what it
+	/* Fill p->context for the plan described by p's public fields (mask: the layers to run;
+	 * outputs: out_val, which may include inputs, to be copied through). On failure frees what it
 	 * made, leaves p->context NULL and returns a status with err. */
 	int (*plan_create)(struct dds_backend *b, struct dds_plan *p, struct dds_err *err);
 	int (*plan_run)(struct dds_plan *p, const float *in, int batch, float *out,
@@ -37,6 +38,9 @@ struct dds_plan {
 	int n_in;
 	int *in_val;      /* n_in input value ids, ascending (owned) */
 	size_t *in_numel; /* floats per request of each input value (owned) */
+	int n_out;
+	int *out_val;      /* n_out output value ids, ascending (owned); tail: the model output */
+	size_t *out_numel; /* floats per request of each output value (owned) */
 	size_t in_floats, out_floats;
 	void *context; /* the backend's own state */
 };

@@ -1,4 +1,4 @@
-/* dds_backend.h: run a model's tail for a batch of requests on one execution backend (CPU or CUDA).
+/* dds_backend.h: run a model's tail (or any chosen layers) for a batch of requests on one execution backend (CPU or CUDA).
  *
  * A backend is chosen once by name: "cpu" (the CPU engine), "cuda" (cuDNN + cuBLAS), or "auto"
  * (CUDA when dds_gpu_probe() finds a usable GPU and the build has the CUDA backend, else the CPU
@@ -10,7 +10,9 @@
  * Data layout of dds_plan_run (float32, row-major, per-sample shapes as in the model):
  *   in  = the plan's input values in ascending value id, each one a block [batch, numel(value)]:
  *         block k starts at in + batch * (numel of the input values before k);
- *   out = [batch, numel(model output)]: row i is request i's result.
+ *   out = [batch, numel(model output)]: row i is request i's result. A plan made by
+ *         dds_plan_create_values() outputs its chosen values instead, laid out as the inputs:
+ *         blocks [batch, numel(value)] in ascending value id.
  * Request i of a batch is row i of every block, so the caller scatters each request's tensors
  * (which arrive as one concatenation per request) into the blocks.
  *
@@ -95,13 +97,28 @@ struct dds_plan *dds_plan_create(struct dds_backend *b, const struct dds_model *
 				 const uint8_t *tail_mask, int max_batch, int *status,
 				 struct dds_err *err);
 
+/* A plan that runs the layers of run_mask (one byte per layer, non-zero = run) and outputs the
+ * n_out values out_values (ids 0..n_layers, any order, no duplicates; n_out >= 1) instead of
+ * the model output: a bridge between two tails (docs/scheduler.md, "Merging splits"). Its
+ * inputs are the values a run layer reads that no run layer computes, plus every output value
+ * that no run layer computes (copied through unchanged), in ascending value id. No closure is
+ * required of run_mask: the caller supplies every input. Errors as dds_plan_create (EINVAL names
+ * the bad output value). */
+struct dds_plan *dds_plan_create_values(struct dds_backend *b, const struct dds_model *m,
+					const uint8_t *run_mask, const int *out_values, int n_out,
+					int max_batch, int *status, struct dds_err *err);
+
 /* Free a plan. NULL is a no-op. */
 void dds_plan_free(struct dds_plan *p);
 
 /* The plan's inputs: how many values, and the id of the k-th (ascending). */
 int dds_plan_n_inputs(const struct dds_plan *p);
 int dds_plan_input_value(const struct dds_plan *p, int k);
-/* Floats per request: all inputs together, and the output. */
+/* The plan's outputs: how many values, and the id of the k-th (ascending); a tail plan has one,
+ * the model output. */
+int dds_plan_n_outputs(const struct dds_plan *p);
+int dds_plan_output_value(const struct dds_plan *p, int k);
+/* Floats per request: all inputs together, and all outputs together. */
 size_t dds_plan_input_floats(const struct dds_plan *p);
 size_t dds_plan_output_floats(const struct dds_plan *p);
 int dds_plan_max_batch(const struct dds_plan *p);
@@ -111,6 +128,11 @@ int dds_plan_max_batch(const struct dds_plan *p);
  * request that sent exactly the plan's inputs, ascending); `in` receives batch *
  * dds_plan_input_floats(p) floats. Returns DDS_BACKEND_OK or EINVAL (NULL, batch range). */
 int dds_plan_pack(const struct dds_plan *p, const float *const *req, int batch, float *in);
+
+/* The same from one pointer per (request, input value): src[i * dds_plan_n_inputs(p) + k]
+ * points to request i's k-th input value (numel of that value floats), wherever it lies (a
+ * request's payload, another plan's output block). Returns DDS_BACKEND_OK or EINVAL. */
+int dds_plan_pack_values(const struct dds_plan *p, const float *const *src, int batch, float *in);
 
 /* Run the tail for `batch` requests (1..max_batch); layouts of in and out at the top of this
  * file. Blocks until the result is in `out`. On failure `out` is unspecified. */
