@@ -278,12 +278,31 @@ static int copy_path(char *dst, const char *path, const char *cfg_dir)
 	return len < 0 || len >= PATH_MAX ? -1 : 0;
 }
 
+/* models[i].merge_at: a non-empty array of layer names (checked against the graph later). */
+static int load_merge_at(struct srv_model_cfg *m, size_t i, json_t *arr, char *err, size_t n)
+{
+	size_t j;
+	json_t *v;
+
+	if (!json_is_array(arr) || json_array_size(arr) < 1 || json_array_size(arr) > SRV_MAX_MERGE)
+		return KFAIL("models[%zu].merge_at: must be an array of 1..%d layer names", i,
+			     SRV_MAX_MERGE);
+	json_array_foreach(arr, j, v) {
+		if (!json_is_string(v) || json_string_length(v) >= DDS_NAME_MAX)
+			return KFAIL("models[%zu].merge_at[%zu]: must be a layer name (a string of "
+				     "at most %d bytes)", i, j, DDS_NAME_MAX - 1);
+		snprintf(m->merge_at[j], DDS_NAME_MAX, "%s", json_string_value(v));
+		m->n_merge = (int)j + 1;
+	}
+	return 0;
+}
+
 static int load_model(struct srv_model_cfg *m, size_t i, json_t *o, const char *dir, char *err,
 		      size_t n)
 {
 	json_t *g = json_object_get(o, "graph"), *w = json_object_get(o, "weights");
 	json_t *seed = json_object_get(o, "seed"), *mb = json_object_get(o, "max_batch");
-	json_t *md = json_object_get(o, "max_delay_us");
+	json_t *md = json_object_get(o, "max_delay_us"), *ma = json_object_get(o, "merge_at");
 	const char *name;
 	json_t *v;
 
@@ -291,8 +310,11 @@ static int load_model(struct srv_model_cfg *m, size_t i, json_t *o, const char *
 		return KFAIL("models[%zu]: must be an object {\"graph\": ...}", i);
 	json_object_foreach(o, name, v)
 		if (strcmp(name, "graph") && strcmp(name, "weights") && strcmp(name, "seed") &&
-		    strcmp(name, "max_batch") && strcmp(name, "max_delay_us"))
+		    strcmp(name, "max_batch") && strcmp(name, "max_delay_us") &&
+		    strcmp(name, "merge_at"))
 			return KFAIL("models[%zu].%s: unknown key", i, name);
+	if (ma && load_merge_at(m, i, ma, err, n))
+		return -1;
 	if (mb && (!json_is_integer(mb) || json_integer_value(mb) < 1 ||
 		   json_integer_value(mb) > DDS_SCHED_MAX_BATCH))
 		return KFAIL("models[%zu].max_batch: must be an integer in 1..%d", i,

@@ -3,11 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dds_backend.h"
 #include "srv_int.h"
 
 struct srv_exec {
 	struct dds_pricing *market;
 	struct dds_model *models[SRV_MAX_MODELS];
+	uint8_t *meet[SRV_MAX_MODELS]; /* models[].merge_at's tail (owned); NULL = no merging */
 	int n_models;
 	const struct srv_cfg *cfg;
 	struct srv_worker *worker; /* set by srv_exec_ops() */
@@ -83,6 +85,45 @@ static void exec_step(void *arg)
 	srv_worker_step(e->worker);
 }
 
+/* Is value v read by a layer of the tail? */
+static bool exec_tail_reads(const struct dds_model *m, const uint8_t *tail, int v)
+{
+	for (int k = 0; k < m->n_layers; k++)
+		for (int j = 0; tail[k] && j < m->layers[k].n_in; j++)
+			if (m->layers[k].in[j] == v)
+				return true;
+	return false;
+}
+
+/* models[i].merge_at as the meet tail: every name a layer, together a cut (the tail after them
+ * reads nothing else from the head), each of them read by that tail. -1 with err naming the key. */
+static int exec_meet(struct srv_exec *x, int i, char *err, size_t n)
+{
+	const struct srv_model_cfg *mc = &x->cfg->models[i];
+	const struct dds_model *m = x->models[i];
+	int vals[SRV_MAX_MERGE];
+	struct dds_err e;
+
+	for (int j = 0; j < mc->n_merge; j++) {
+		int li = dds_model_find(m, mc->merge_at[j]);
+		if (li < 0)
+			return snprintf(err, n, "models[%d].merge_at: model %s has no layer '%s'", i,
+					m->name, mc->merge_at[j]), -1;
+		vals[j] = li + 1;
+	}
+	x->meet[i] = malloc((size_t)m->n_layers);
+	if (!x->meet[i])
+		return snprintf(err, n, "models[%d].merge_at: out of memory", i), -1;
+	if (dds_plan_tail_mask(m, vals, mc->n_merge, x->meet[i], &e))
+		return snprintf(err, n, "models[%d].merge_at: %s", i, e.msg), -1;
+	for (int j = 0; j < mc->n_merge; j++)
+		if (!exec_tail_reads(m, x->meet[i], vals[j]))
+			return snprintf(err, n, "models[%d].merge_at: '%s' is not read by the layers "
+					"after the cut (the cut is the others; leave it out)", i,
+					mc->merge_at[j]), -1;
+	return 0;
+}
+
 struct srv_exec *srv_exec_new(const struct srv_cfg *c, char *err, size_t n)
 {
 	struct srv_exec *x = calloc(1, sizeof(*x));
@@ -114,6 +155,10 @@ struct srv_exec *srv_exec_new(const struct srv_cfg *c, char *err, size_t n)
 			srv_exec_free(x);
 			return NULL;
 		}
+		if (mc->n_merge && exec_meet(x, i, err, n)) {
+			srv_exec_free(x);
+			return NULL;
+		}
 	}
 	return x;
 }
@@ -122,8 +167,10 @@ void srv_exec_free(struct srv_exec *x)
 {
 	if (!x)
 		return;
-	for (int i = 0; i < x->n_models; i++)
+	for (int i = 0; i < x->n_models; i++) {
 		dds_model_free(x->models[i]);
+		free(x->meet[i]);
+	}
 	dds_pricing_free(x->market);
 	free(x);
 }
@@ -147,6 +194,11 @@ int srv_exec_n_models(const struct srv_exec *x)
 const struct dds_model *srv_exec_model(const struct srv_exec *x, int i)
 {
 	return x->models[i];
+}
+
+const uint8_t *srv_exec_meet(const struct srv_exec *x, int i)
+{
+	return x->meet[i];
 }
 
 struct dds_pricing *srv_exec_market(const struct srv_exec *x)

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dds_backend.h"
 #include "dds_dpdk.h"
 #include "dds_model.h"
 #include "dds_pricing.h"
@@ -13,12 +14,17 @@
 
 #define SRV_MAX_MODELS 16
 #define SRV_MAX_EAL_ARGS 64
+#define SRV_MAX_MERGE DDS_PROTO_MAX_TENSORS /* names in models[].merge_at */
 
 struct srv_model_cfg {
 	char graph[PATH_MAX];
 	char weights[PATH_MAX]; /* "" = seeded initialisation */
 	uint64_t seed;
 	struct dds_sched_group_opts batch; /* max_batch, max_delay_ns of its (model, split) groups */
+	/* merge_at: the layers whose outputs form the meet cut (docs/scheduler.md, "Merging
+	 * splits"); n_merge 0 = no merging. Checked against the model by srv_exec_new(). */
+	char merge_at[SRV_MAX_MERGE][DDS_NAME_MAX];
+	int n_merge;
 };
 
 /* engine.backend */
@@ -67,6 +73,8 @@ void srv_exec_free(struct srv_exec *x);
 void srv_exec_ops(struct srv_exec *x, struct srv_worker *w, struct dds_dp_ops *ops);
 int srv_exec_n_models(const struct srv_exec *x);
 const struct dds_model *srv_exec_model(const struct srv_exec *x, int i);
+/* Model i's meet tail from models[].merge_at (one byte per layer), or NULL: no merging. */
+const uint8_t *srv_exec_meet(const struct srv_exec *x, int i);
 /* The index of the model with this wire hash, or -1. */
 int srv_exec_find(const struct srv_exec *x, uint64_t hash);
 /* The market (pricing/): read by telemetry and the worker, written by queue 0's lcore. */
@@ -91,10 +99,37 @@ void srv_worker_step(struct srv_worker *w);
 void srv_worker_stop(struct srv_worker *w);
 void srv_worker_free(struct srv_worker *w);
 
+/* The splits and scheduler groups of the worker (groups.c): a request's (model, split) queues
+ * in the split's own group, or, when the split's tail holds its model's meet tail
+ * (models[].merge_at), in the model's one meet group; plans are made at a group's first batch.
+ * Owned and called by the worker thread only. */
+struct srv_group_stats {
+	uint32_t groups, plans, bridges; /* scheduler groups; plans made, bridge plans among them */
+	uint64_t merged;        /* requests that ran a bridge, then a meet batch */
+	uint64_t mixed_batches; /* meet batches whose requests came from two splits or more */
+};
+struct srv_groups;
+/* s and b are borrowed; st receives the counters. NULL when out of memory. */
+struct srv_groups *srv_groups_new(const struct srv_cfg *c, struct srv_exec *x,
+				  struct dds_sched *s, struct dds_backend *b,
+				  struct srv_group_stats *st);
+void srv_groups_free(struct srv_groups *g);
+/* The scheduler group (its split_id) of a request of model mi with tensors tm, and *work, its
+ * tail's FLOPs; a new split and group when first seen. -1 (logged) when the split is not a
+ * valid tail or scheduler.max_groups splits or groups exist. */
+int srv_groups_admit(struct srv_groups *g, int mi, const struct dds_proto_tmsg *tm, double *work);
+/* Run batch b (its requests' user pointers are struct dds_dp_job): 0 with *out at b->n rows of
+ * the model output (the groups' buffer, valid until the next run), or non-zero (err filled
+ * when the backend failed; else no plan or a payload of the wrong size). */
+int srv_groups_run(struct srv_groups *g, const struct dds_sched_batch *b, const float **out,
+		   struct dds_err *err);
+/* The model index of a group. */
+int srv_groups_model(const struct srv_groups *g, uint32_t group);
+
 /* What the worker publishes for telemetry (a copy, taken under its lock). */
 struct srv_worker_stats {
 	struct dds_sched_stats sched;
-	uint32_t groups, plans;
+	struct srv_group_stats grp;
 	uint64_t exec_failed, refused_stop, ring_full;
 	uint64_t batch_hist[9]; /* batches by size: 1, 2, 3-4, 5-8, ..., 129-256 */
 	const char *backend;

@@ -237,8 +237,11 @@ static int tel_cmd_sched(const char *cmd, const char *params, struct rte_tel_dat
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_string(d, "backend", st.backend);
 	rte_tel_data_add_dict_string(d, "worker", st.mode ? st.mode : "not started");
-	rte_tel_data_add_dict_u64(d, "groups", st.groups);
-	rte_tel_data_add_dict_u64(d, "plans", st.plans);
+	rte_tel_data_add_dict_u64(d, "groups", st.grp.groups);
+	rte_tel_data_add_dict_u64(d, "plans", st.grp.plans);
+	rte_tel_data_add_dict_u64(d, "bridge_plans", st.grp.bridges);
+	rte_tel_data_add_dict_u64(d, "merged", st.grp.merged);
+	rte_tel_data_add_dict_u64(d, "mixed_batches", st.grp.mixed_batches);
 	rte_tel_data_add_dict_u64(d, "queued", st.sched.queued);
 	rte_tel_data_add_dict_u64(d, "running", st.sched.running);
 	rte_tel_data_add_dict_u64(d, "devices", st.sched.devices);

@@ -26,27 +26,12 @@
 #define WK_FAR_NS 1000000000000000ull /* "later than any deadline": makes every group eligible */
 #define WK_PUBLISH_NS 1000000    /* a busy worker publishes its stats at most this often */
 
-/* One split of a model: the set of values a device sends; a scheduler group; a lazy plan. */
-struct wk_split {
-	int n_vals;
-	int vals[DDS_PROTO_MAX_TENSORS]; /* ascending, as on the wire */
-	double work;                     /* FLOPs of the tail, per request */
-	uint8_t *mask;                   /* the tail's layers */
-	struct dds_plan *plan;           /* made at the first batch */
-};
-
-struct wk_group {
-	int model;
-	struct wk_split split;
-};
-
 struct srv_worker {
 	const struct srv_cfg *cfg;
 	struct srv_exec *x;
 	struct dds_sched *sched;
 	struct dds_backend *backend;
-	struct wk_group *groups; /* by scheduler group id */
-	uint32_t n_groups;
+	struct srv_groups *groups; /* splits, scheduler groups, plans */
 	struct rte_ring *in;
 	sem_t wake;              /* posted by a submit only while `sleeping` */
 	bool sleeping;           /* the worker is (about to be) on `wake` (atomic) */
@@ -56,8 +41,6 @@ struct srv_worker {
 	volatile bool quit;    /* srv_worker_stop(): leave now */
 	double ns_per_tsc;
 	uint64_t stop_deadline; /* 0 until *stop is seen */
-	float *in_buf, *out_buf;
-	size_t in_cap, out_cap;  /* floats */
 	double svc_ns;           /* mean compute time per request (EWMA), for BUSY's retry_ms */
 	uint64_t poll_ns;        /* scheduler.worker_poll_us */
 	uint64_t last_work;      /* when a job last came or a batch last ran */
@@ -77,62 +60,6 @@ static void wk_log(void *arg, const char *line)
 {
 	(void)arg;
 	RTE_LOG(INFO, USER1, "%s\n", line);
-}
-
-/* ---- groups: (model, split) -> scheduler group, created on demand ---- */
-
-static bool wk_same_split(const struct wk_split *s, const struct dds_proto_tmsg *tm)
-{
-	if (s->n_vals != tm->n_tensors)
-		return false;
-	for (int i = 0; i < s->n_vals; i++)
-		if (s->vals[i] != tm->t[i].value_id)
-			return false;
-	return true;
-}
-
-/* The group of a request's (model, split); a new one if the split is new. -1 with a log line
- * if there is no room (scheduler.max_groups) or no memory. */
-static int wk_group_of(struct srv_worker *w, int mi, const struct dds_proto_tmsg *tm)
-{
-	const struct dds_model *m = srv_exec_model(w->x, mi);
-	struct wk_group *g;
-	struct dds_err err;
-	char msg[256];
-	int id;
-
-	for (uint32_t i = 0; i < w->n_groups; i++)
-		if (w->groups[i].model == mi && wk_same_split(&w->groups[i].split, tm))
-			return (int)i;
-	if (w->n_groups >= w->cfg->sched.max_groups)
-		return -1;
-	g = &w->groups[w->n_groups];
-	memset(g, 0, sizeof(*g));
-	g->model = mi;
-	g->split.n_vals = tm->n_tensors;
-	for (int i = 0; i < tm->n_tensors; i++)
-		g->split.vals[i] = tm->t[i].value_id;
-	g->split.mask = malloc((size_t)m->n_layers);
-	if (!g->split.mask ||
-	    dds_plan_tail_mask(m, g->split.vals, g->split.n_vals, g->split.mask, &err)) {
-		RTE_LOG(ERR, USER1, "worker: %s: split of %d values: %s\n", m->name,
-			g->split.n_vals, g->split.mask ? err.msg : "out of memory");
-		free(g->split.mask);
-		return -1;
-	}
-	for (int k = 0; k < m->n_layers; k++)
-		g->split.work += g->split.mask[k] ? m->layers[k].flops : 0;
-	g->split.work = fmax(g->split.work, 1.0); /* a tail of free layers still costs a little */
-	id = dds_sched_add_group(w->sched, m->hash, w->n_groups, &w->cfg->models[mi].batch, msg,
-				 sizeof(msg));
-	if (id < 0 || (uint32_t)id != w->n_groups) {
-		RTE_LOG(ERR, USER1, "worker: %s: group: %s\n", m->name, msg);
-		free(g->split.mask);
-		return -1;
-	}
-	w->n_groups++;
-	w->own.groups = w->n_groups;
-	return id;
 }
 
 /* ---- jobs in and out ---- */
@@ -165,12 +92,13 @@ static void wk_admit(struct srv_worker *w, struct dds_dp_job *job, uint64_t now)
 	int mi = srv_exec_find(w->x, job->rq.model_hash), g;
 	struct dds_price_view pv;
 	enum dds_sched_verdict v;
+	double work;
 
 	if (w->stop_deadline && now >= w->stop_deadline) {
 		wk_finish(w, job, DDS_DROP_SHUTTING_DOWN);
 		return;
 	}
-	if (mi < 0 || (g = wk_group_of(w, mi, job->rq.tm)) < 0) {
+	if (mi < 0 || (g = srv_groups_admit(w->groups, mi, job->rq.tm, &work)) < 0) {
 		wk_finish(w, job, DDS_DROP_EXEC_FAILED);
 		return;
 	}
@@ -179,7 +107,7 @@ static void wk_admit(struct srv_worker *w, struct dds_dp_job *job, uint64_t now)
 	r->model_hash = job->rq.model_hash;
 	r->split_id = (uint32_t)g;
 	r->weight = job->rq.budget / pv.price;
-	r->work = w->groups[g].split.work;
+	r->work = work;
 	if (!(isfinite(r->weight) && r->weight > 0)) {
 		wk_finish(w, job, DDS_DROP_BAD_VALUE);
 		return;
@@ -200,44 +128,6 @@ static void wk_admit(struct srv_worker *w, struct dds_dp_job *job, uint64_t now)
 }
 
 /* ---- batches ---- */
-
-static int wk_buffers(struct srv_worker *w, size_t in, size_t out)
-{
-	if (in > w->in_cap) {
-		float *p = realloc(w->in_buf, in * sizeof(float));
-		if (!p)
-			return -1;
-		w->in_buf = p;
-		w->in_cap = in;
-	}
-	if (out > w->out_cap) {
-		float *p = realloc(w->out_buf, out * sizeof(float));
-		if (!p)
-			return -1;
-		w->out_buf = p;
-		w->out_cap = out;
-	}
-	return 0;
-}
-
-/* The group's plan, made at its first batch. NULL (logged) if the backend cannot make it. */
-static struct dds_plan *wk_plan(struct srv_worker *w, struct wk_group *g)
-{
-	const struct dds_model *m = srv_exec_model(w->x, g->model);
-	struct dds_err err;
-	int st;
-
-	if (g->split.plan)
-		return g->split.plan;
-	g->split.plan = dds_plan_create(w->backend, m, g->split.mask,
-					w->cfg->models[g->model].batch.max_batch, &st, &err);
-	if (!g->split.plan)
-		RTE_LOG(ERR, USER1, "worker: %s: plan (%s): %s\n", m->name,
-			dds_backend_status_name(st), err.msg);
-	else
-		w->own.plans++;
-	return g->split.plan;
-}
 
 /* Copy row i of the batch's output into job i's own result. */
 static int wk_result(struct dds_dp_job *job, const struct dds_model *m, const float *row,
@@ -268,29 +158,16 @@ static void wk_count_batch(struct srv_worker *w, int n)
 	w->own.batch_hist[b]++;
 }
 
-/* Run one batch and hand every job back: a result each, or exec_failed for all. */
+/* Run one batch (groups.c) and hand every job back: a result each, or exec_failed for all. */
 static void wk_run(struct srv_worker *w, struct dds_sched_batch *b)
 {
-	struct wk_group *g = &w->groups[b->split_id];
-	const struct dds_model *m = srv_exec_model(w->x, g->model);
-	struct dds_plan *p = wk_plan(w, g);
-	const float *req[DDS_SCHED_MAX_BATCH];
-	size_t in_f = dds_plan_input_floats(p), out_f = dds_plan_output_floats(p);
-	int rc = p && !wk_buffers(w, in_f * (size_t)b->n, out_f * (size_t)b->n) ? 0 : -1;
+	const struct dds_model *m = srv_exec_model(w->x, srv_groups_model(w->groups, b->split_id));
+	size_t out_f = dds_shape_numel(&m->layers[m->output].out_shape);
 	uint64_t t0 = wk_now(w), t1;
 	struct dds_err err = {{0}};
+	const float *out = NULL;
+	int rc = srv_groups_run(w->groups, b, &out, &err);
 
-	for (int i = 0; i < b->n && rc == 0; i++) {
-		const struct dds_dp_job *job = b->req[i]->user;
-
-		req[i] = job->rq.payload;
-		if (job->tm.payload_len != in_f * sizeof(float))
-			rc = -1;
-	}
-	if (rc == 0)
-		rc = dds_plan_pack(p, req, b->n, w->in_buf);
-	if (rc == 0)
-		rc = dds_plan_run(p, w->in_buf, b->n, w->out_buf, &err);
 	t1 = wk_now(w);
 	dds_sched_complete(w->sched, b, t1);
 	if (rc != 0)
@@ -302,7 +179,7 @@ static void wk_run(struct srv_worker *w, struct dds_sched_batch *b)
 		struct dds_dp_job *job = b->req[i]->user;
 
 		wk_finish(w, job, rc ? DDS_DROP_EXEC_FAILED
-				     : wk_result(job, m, w->out_buf + out_f * (size_t)i, out_f));
+				     : wk_result(job, m, out + out_f * (size_t)i, out_f));
 	}
 }
 
@@ -445,15 +322,19 @@ struct srv_worker *srv_worker_new(const struct srv_cfg *c, struct srv_exec *x,
 	w->sched = dds_sched_create(&c->sched, err, n);
 	if (!w->sched)
 		goto fail;
-	w->groups = calloc(c->sched.max_groups, sizeof(*w->groups));
 	w->in = rte_ring_create("dds_jobs", WK_RING_SIZE, SOCKET_ID_ANY, RING_F_SC_DEQ);
-	if (!w->groups || !w->in) {
-		snprintf(err, n, "worker: out of memory (job ring or group table)");
+	if (!w->in) {
+		snprintf(err, n, "worker: out of memory (job ring)");
 		goto fail;
 	}
 	w->backend = dds_backend_create(&bo, NULL, &e);
 	if (!w->backend) {
 		snprintf(err, n, "engine.backend: %s", e.msg);
+		goto fail;
+	}
+	w->groups = srv_groups_new(c, x, w->sched, w->backend, &w->own.grp);
+	if (!w->groups) {
+		snprintf(err, n, "worker: out of memory (group table)");
 		goto fail;
 	}
 	w->own.backend = dds_backend_name(w->backend);
@@ -592,16 +473,10 @@ void srv_worker_free(struct srv_worker *w)
 	if (!w)
 		return;
 	srv_worker_stop(w);
-	for (uint32_t i = 0; i < w->n_groups; i++) {
-		dds_plan_free(w->groups[i].split.plan);
-		free(w->groups[i].split.mask);
-	}
+	srv_groups_free(w->groups); /* its plans before their backend */
 	dds_backend_free(w->backend);
 	rte_ring_free(w->in);
 	dds_sched_free(w->sched);
-	free(w->groups);
-	free(w->in_buf);
-	free(w->out_buf);
 	sem_destroy(&w->wake);
 	pthread_mutex_destroy(&w->lock);
 	free(w);

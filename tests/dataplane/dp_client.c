@@ -1,4 +1,4 @@
-/* dp_client.c: a test device over kernel UDP: runs heads on the CPU engine, sends every split, checks results bit-exact; also floods, stops and PRICE checks. */
+/* dp_client.c: a test device over kernel UDP: runs heads on the CPU engine, sends every split (or the listed ones), checks results bit-exact; also floods, stops and PRICE checks. */
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <math.h>
@@ -400,10 +400,12 @@ int main(int argc, char **argv)
 		{"reps", required_argument, NULL, 'r'},   {"mtu", required_argument, NULL, 'M'},
 		{"price", required_argument, NULL, 'P'},  {"flood", required_argument, NULL, 'F'},
 		{"stop-probe", no_argument, NULL, 'T'},   {"stop-refuses", no_argument, NULL, 'R'},
-		{"prices", required_argument, NULL, 'Q'}, {NULL, 0, NULL, 0}};
+		{"prices", required_argument, NULL, 'Q'}, {"split", required_argument, NULL, 'L'},
+		{NULL, 0, NULL, 0}};
 	struct client c = {.device = 1, .mtu = 1500, .price = 1.0};
 	const char *server = "10.99.0.1", *model = NULL, *key = NULL;
 	int port = 9000, reps = 2, o, served = 0, flood_n = 0, prices = 0;
+	int splits[64], n_splits = 0; /* --split K,K,...: only these (heads of K layers), in turn */
 	bool probe = false, refuses = false;
 	uint64_t seed = 1;
 
@@ -422,23 +424,37 @@ int main(int argc, char **argv)
 		case 'T': probe = true; break;
 		case 'R': refuses = true; break;
 		case 'Q': prices = atoi(optarg); break;
+		case 'L':
+			for (char *t = strtok(optarg, ","); t && n_splits < 64; t = strtok(NULL, ","))
+				splits[n_splits++] = atoi(t);
+			break;
 		default: return 2;
 		}
 	}
 	if (!model || !key || dds_proto_key_parse(key, strlen(key), c.key)) {
 		fprintf(stderr, "usage: dp_client --model JSON --key HEX64 [--server IP] [--port N] "
 			"[--device ID] [--seed N] [--reps N] [--mtu N] [--price P] [--prices N]\n"
-			"       [--flood N | --stop-probe [--stop-refuses]]\n");
+			"       [--flood N | --stop-probe [--stop-refuses] | --split K,K,...]\n");
 		return 2;
 	}
 	srand(12345);
 	if (setup(&c, server, port, model, seed))
 		return 1;
+	for (int i = 0; i < n_splits; i++)
+		if (splits[i] < 0 || splits[i] >= c.m->n_layers) {
+			fprintf(stderr, "dp_client: --split %d: want 0..%d (layers in the head)\n",
+				splits[i], c.m->n_layers - 1);
+			return 2;
+		}
 	do_register(&c);
 	if (flood_n > 0) {
 		flood(&c, flood_n);
 	} else if (probe) {
 		stop_probe(&c, refuses);
+	} else if (n_splits) { /* reps rounds of the listed splits, in turn */
+		for (int r = 0; r < reps; r++)
+			for (int i = 0; i < n_splits; i++, served++)
+				one_request(&c, splits[i], c.m->hash, DDS_PROTO_OK);
 	} else {
 		for (int k = 0; k < c.m->n_layers; k++)
 			for (int r = 0; r < reps; r++, served++)
