@@ -298,21 +298,13 @@ static int grp_direct(struct srv_groups *g, const struct dds_sched_batch *b, int
 	return 0;
 }
 
-/* The members of bridged split s in a meet batch (rows from i on that are s's, not yet
- * `done`) through s's bridge as one batch, its outputs at g->mid + *mid_rows rows; each
- * member's meet inputs then point into them. */
-static int grp_bridge_run(struct srv_groups *g, const struct dds_sched_batch *b, int i,
-			  struct grp_split *s, const struct dds_plan *meet, bool *done,
-			  int *mid_rows, struct dds_err *err)
+/* The rows of batch b from i on that are split s's and not yet done: marked done, their
+ * payloads in req, their rows in rows. Returns how many, or -1 if a payload is not in_f floats. */
+static int grp_members(const struct dds_sched_batch *b, int i, const struct grp_split *s,
+		       size_t in_f, bool *done, const float **req, int *rows)
 {
-	const struct dds_model *m = srv_exec_model(g->x, s->model);
-	struct dds_plan *p = grp_bridge(g, s, meet);
-	int rows[DDS_SCHED_MAX_BATCH], c = 0, n_in = dds_plan_n_inputs(meet);
-	const float *req[DDS_SCHED_MAX_BATCH];
-	size_t in_f = dds_plan_input_floats(p), mid_f = dds_plan_input_floats(meet);
+	int c = 0;
 
-	if (!p || grp_reserve(&g->in, &g->in_cap, in_f * (size_t)b->n))
-		return -1;
 	for (int j = i; j < b->n; j++) {
 		const struct dds_dp_job *job = grp_job(b, j);
 		if (done[j] || !grp_same_split(s, s->model, &job->tm))
@@ -323,6 +315,24 @@ static int grp_bridge_run(struct srv_groups *g, const struct dds_sched_batch *b,
 		req[c] = job->rq.payload;
 		rows[c++] = j;
 	}
+	return c;
+}
+
+/* The members of bridged split s in a meet batch (grp_members) through s's bridge as one
+ * batch, its outputs at g->mid + *mid_rows rows; each member's meet inputs then point there. */
+static int grp_bridge_run(struct srv_groups *g, const struct dds_sched_batch *b, int i,
+			  struct grp_split *s, const struct dds_plan *meet, bool *done,
+			  int *mid_rows, struct dds_err *err)
+{
+	const struct dds_model *m = srv_exec_model(g->x, s->model);
+	struct dds_plan *p = grp_bridge(g, s, meet);
+	int rows[DDS_SCHED_MAX_BATCH], c, n_in = dds_plan_n_inputs(meet);
+	const float *req[DDS_SCHED_MAX_BATCH];
+	size_t in_f = dds_plan_input_floats(p), mid_f = dds_plan_input_floats(meet);
+
+	if (!p || grp_reserve(&g->in, &g->in_cap, in_f * (size_t)b->n) ||
+	    (c = grp_members(b, i, s, in_f, done, req, rows)) < 0)
+		return -1;
 	float *out = g->mid + mid_f * (size_t)*mid_rows, *blk = out;
 	if (dds_plan_pack(p, req, c, g->in) || dds_plan_run(p, g->in, c, out, err))
 		return -1;

@@ -1,5 +1,6 @@
 /* test_backend_gpu.c: the CUDA backend against the CPU engine: every op on small random graphs
- * and the four zoo models at batch 1, 8 and 32 (ggml's test-backend-ops, for gpu_exec).
+ * and the four zoo models at batch 1, 8 and 32 (ggml's test-backend-ops, for gpu_exec), and
+ * merged splits: a bridge plan (value outputs) then the meet plan against the tail alone.
  *
  * Error measure: max |cuda - cpu| / max |cpu| over the whole output of a batch. Tolerances:
  * OPS_TOL for the small graphs (reference: the CPU engine's naive double-accumulating kernels),
@@ -21,6 +22,7 @@
 
 #include "../check_main.h"
 #include "../op_graphs.h"
+#include "../split_pairs.h"
 #include "dds_backend.h"
 #include "dds_gpu.h"
 
@@ -180,6 +182,100 @@ START_TEST(zoo_model)
 }
 END_TEST
 
+/* ---- merging splits: a bridge plan, then the meet plan (tests/split_pairs.h) ---- */
+
+#define BRIDGE_MAX 5
+
+/* The bridge from tail a down to the meet plan's inputs (dds_plan_create_values), on b. */
+static struct dds_plan *bridge_plan(struct dds_backend *b, const struct dds_model *m,
+				    const uint8_t *ta, const uint8_t *tm,
+				    const struct dds_plan *meet)
+{
+	uint8_t bm[32];
+	int outs[33], n_out = dds_plan_n_inputs(meet);
+	struct dds_err err;
+
+	for (int k = 0; k < m->n_layers; k++)
+		bm[k] = ta[k] && !tm[k];
+	for (int k = 0; k < n_out; k++)
+		outs[k] = dds_plan_input_value(meet, k);
+	struct dds_plan *p = dds_plan_create_values(b, m, bm, outs, n_out, BRIDGE_MAX, NULL, &err);
+	ck_assert_msg(p != NULL, "%s: bridge on %s: %s", m->name, tested, err.msg);
+	return p;
+}
+
+/* Split a's requests through the tested backend's bridge then its meet plan (the bridge's
+ * output blocks are the meet plan's input blocks), against the CPU's reference kernels running
+ * tail a alone on the same inputs, at batch 3 (a padded bucket) and 5. A second run must give
+ * the same bits (the graph replay of a value plan). */
+static void compare_bridge(const struct dds_model *m, const uint8_t *ta, const uint8_t *tm,
+			   const char *what, uint64_t seed)
+{
+	struct dds_backend *gpu = make_backend(tested, false), *cpu = make_backend("cpu", true);
+	struct dds_err err;
+	struct dds_plan *ref = dds_plan_create(cpu, m, ta, BRIDGE_MAX, NULL, &err);
+	struct dds_plan *meet = dds_plan_create(gpu, m, tm, BRIDGE_MAX, NULL, &err);
+	ck_assert_msg(ref && meet, "%s: %s", what, err.msg);
+	struct dds_plan *br = bridge_plan(gpu, m, ta, tm, meet);
+	size_t nin = dds_plan_input_floats(ref), nmid = dds_plan_output_floats(br);
+	size_t nout = dds_plan_output_floats(ref), rows = BRIDGE_MAX * sizeof(float);
+	float *in = malloc(nin * rows), *mid = malloc(nmid * rows), *mid2 = malloc(nmid * rows);
+	float *want = malloc(nout * rows), *got = malloc(nout * rows);
+	ck_assert(in && mid && mid2 && want && got);
+	ck_assert_uint_eq(dds_plan_input_floats(br), nin); /* the bridge reads what a sends */
+	ck_assert_uint_eq(nmid, dds_plan_input_floats(meet));
+
+	for (int batch = 3; batch <= BRIDGE_MAX; batch += 2) {
+		dds_test_fill_random(in, nin * batch, &seed);
+		ck_assert_msg(dds_plan_run(ref, in, batch, want, &err) == 0, "cpu: %s", err.msg);
+		ck_assert_msg(dds_plan_run(br, in, batch, mid, &err) == 0, "bridge: %s", err.msg);
+		ck_assert_msg(dds_plan_run(br, in, batch, mid2, &err) == 0, "bridge: %s", err.msg);
+		ck_assert_msg(!memcmp(mid, mid2, nmid * batch * sizeof(float)),
+			      "%s %s: a second bridge run gave other bits", m->name, what);
+		ck_assert_msg(dds_plan_run(meet, mid, batch, got, &err) == 0, "meet: %s", err.msg);
+		double e = rel_err(got, want, nout * batch);
+		printf("%-10s %-34s batch %3d: bridge + meet vs tail: %.3g (tolerance %g)\n",
+		       m->name, what, batch, e, OPS_TOL);
+		fflush(stdout);
+		ck_assert_msg(e <= OPS_TOL, "%s %s batch %d: %g > %g", m->name, what, batch, e,
+			      OPS_TOL);
+	}
+	free(in);
+	free(mid);
+	free(mid2);
+	free(want);
+	free(got);
+	dds_plan_free(br);
+	dds_plan_free(meet);
+	dds_plan_free(ref);
+	dds_backend_free(gpu);
+	dds_backend_free(cpu);
+}
+
+/* Random nested pairs of every op graph whose tails differ (eight per graph). */
+START_TEST(bridge)
+{
+	for (int i = 0; i < DDS_N_OP_GRAPHS; i++) {
+		struct dds_model *m = dds_op_graph_load(i);
+		int va[33], vm[33], na, nm, done = 0;
+		uint8_t ta[32], tm[32];
+		uint64_t seed = 300 + i;
+		char what[96];
+		ck_assert(m->n_layers <= 32);
+		for (int t = 0; t < 100 && done < 8; t++) {
+			dds_test_random_pair(m, &seed, ta, va, &na, tm, vm, &nm);
+			if (!memcmp(ta, tm, (size_t)m->n_layers))
+				continue;
+			snprintf(what, sizeof(what), "%d to %d value(s), pair %d", na, nm, done);
+			compare_bridge(m, ta, tm, what, 400 + t);
+			done++;
+		}
+		ck_assert_int_eq(done, 8);
+		dds_model_free(m);
+	}
+}
+END_TEST
+
 /* ---- errors ---- */
 
 /* A GPU index past the last device: EUNSUPPORTED with a reason, no crash. */
@@ -220,6 +316,7 @@ int main(void)
 		{.name = "ops", .timeout = 600, .tests = DDS_CHECK_TESTS(DDS_CHECK_TEST(every_op))},
 		{.name = "zoo", .timeout = 1200, .tests = DDS_CHECK_TESTS(
 			DDS_CHECK_LOOP(zoo_model, 0, (int)(sizeof(zoo) / sizeof(zoo[0]))))},
+		{.name = "bridge", .timeout = 600, .tests = DDS_CHECK_TESTS(DDS_CHECK_TEST(bridge))},
 		{.name = "errors", .tests = DDS_CHECK_TESTS(DDS_CHECK_TEST(bad_gpu_index))},
 		{.name = NULL},
 	};
