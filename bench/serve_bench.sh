@@ -57,30 +57,19 @@ ip netns add "$NS" && ip link add "$VA" type veth peer name "$VB" && ip link set
 VERIFY=false
 ip netns exec "$NS" ethtool -K "$VB" tx off >/dev/null 2>&1 && VERIFY=true
 
-# node.json for mode $1 (POLL_US[:PRIORITY] or inline): 100 devices with their own keys (the loadgen reads the same file).
+# node.json for mode $1 (POLL_US[:PRIORITY] or inline), by deploy/node_config.py: 100 devices with
+# their own keys (the loadgen reads the same file).
 write_config() {
-	/usr/bin/python3 - "$WORK/node.json" "$1" "${WORKER_CPU:--1}" "$MODEL" "$ZOO" "$SERVER_IP" \
-		"$PREFIX" "$VA" "$VERIFY" "${BACKEND:-cpu}" <<'EOP'
-import hashlib, json, os, sys
-path, mode, cpu, m1, zoo, ip, prefix, va, verify, backend = sys.argv[1:]
-poll, prio = (mode.split(":") + ["0"])[:2] if mode != "inline" else ("0", "0")
-sched = {"worker_poll_us": int(poll), "worker_cpu": int(cpu), "worker_priority": int(prio)}
-if mode == "inline":
-    sched = {"inline": True}
-models = [{"graph": m1}] + ([{"graph": os.path.abspath(zoo)}] if zoo else [])
-json.dump({
-    "eal": ["--no-huge", "-m", "512", "--no-pci", "-l", "0", "--file-prefix=" + prefix,
-            "--vdev=net_af_packet0,iface=%s,framecnt=4096" % va, "--log-level=lib.eal:error"],
-    "interface": {"ip": ip, "udp_port": 9000, "verify_udp_checksum": verify == "true"},
-    "devices": [{"id": 1000 + i, "key": hashlib.blake2b(b"lat%d" % i, digest_size=32).hexdigest()}
-                for i in range(100)],
-    "models": models,
-    "engine": {"backend": backend},
-    "scheduler": sched,
-    "reassembly": {"timeout_ms": 2000},
-    "pricing": {"base_price": 1e-12, "round_ms": 100},
-}, open(path, "w"), indent=1)
-EOP
+	local sched='"inline": true' poll=${1%%:*} prio=0 graphs=(--model "$MODEL")
+	[[ $1 == *:* ]] && prio=${1#*:}
+	[ "$1" != inline ] &&
+		sched="\"worker_poll_us\": $poll, \"worker_cpu\": ${WORKER_CPU:--1}, \"worker_priority\": $prio"
+	[ -n "$ZOO" ] && graphs+=(--model "$ZOO")
+	/usr/bin/python3 "$SRC/deploy/node_config.py" --prefix "$PREFIX" --iface "$VA" --ip "$SERVER_IP" \
+		--verify-udp-checksum "$VERIFY" --devices 100 --first-id 1000 --keys derived:lat "${graphs[@]}" \
+		--set "{\"engine\": {\"backend\": \"${BACKEND:-cpu}\"}, \"scheduler\": {$sched},
+		        \"reassembly\": {\"timeout_ms\": 2000}, \"pricing\": {\"base_price\": 1e-12, \"round_ms\": 100}}" \
+		-o "$WORK/node.json" || die "node_config.py could not write the config"
 }
 
 server_start() {

@@ -1,20 +1,17 @@
 #!/usr/bin/python3
-"""report.py: the main job's helpers: the node's config, the load it can take, and the final report (text, JSON, PNG).
+"""report.py: the main job's helpers: the node's capacity, the load it can take, and the final report (text, JSON, PNG).
 
-Used by deploy/demo.sh; standard library only, plots with gnuplot.
+Used by deploy/demo.sh (which writes the node's config with deploy/node_config.py); standard
+library only, plots with gnuplot.
 
   report.py capacity TAIL_BENCH.jsonl        -> "FLOP_PER_S BACKEND" (server-only ResNet50 tail)
-  report.py config --devices N --models a,b --zoo DIR --capacity C --backend B --ip IP
-                   --iface IF --prefix P     -> a dds-server config on stdout (fresh random keys)
   report.py rate --config node.json --devices N --capacity C --load F
                                              -> requests/s per device
   report.py report OUT_DIR                   -> prints the report; writes report.json and PNGs
 """
 import argparse
 import json
-import math
 import os
-import secrets
 import subprocess
 import sys
 
@@ -40,7 +37,7 @@ def telemetry(path):
     return j
 
 
-# ---- capacity, config, rate ----
+# ---- capacity, rate ----
 
 def cmd_capacity(a):
     backend, best = None, None
@@ -63,27 +60,6 @@ def model_flops(path):
     if out.returncode != 0:
         die("dds-model info %s: %s" % (path, out.stderr.strip()))
     return json.loads(out.stdout)["gflops"] * 1e9
-
-
-def cmd_config(a):
-    models = [os.path.join(a.zoo, m if m.endswith(".json") else m + ".json") for m in a.models.split(",")]
-    for m in models:
-        if not os.path.isfile(m):
-            die("no model graph " + m)
-    cfg = {
-        "eal": ["--no-huge", "-m", "2048", "--no-pci", "-l", "0", "--file-prefix=" + a.prefix,
-                "--vdev=net_af_packet0,iface=%s,framecnt=4096" % a.iface, "--log-level=lib.eal:error"],
-        "interface": {"ip": a.ip, "udp_port": 9000, "verify_udp_checksum": False},
-        "devices": [{"id": i + 1, "key": secrets.token_hex(32)} for i in range(a.devices)],
-        # The CPU backend runs a batch's requests one by one (bit-exact): batching only adds
-        # waiting there, so batch 1; a GPU batches.
-        "models": [{"graph": os.path.abspath(m), "seed": 1, "max_batch": 1 if a.backend == "cpu" else 32}
-                   for m in models],
-        "engine": {"backend": a.backend, "threads": 1},
-        "pricing": {"capacity": a.capacity, "base_price": 1e-12, "round_ms": 1000},
-    }
-    json.dump(cfg, sys.stdout, indent=1)
-    print()
 
 
 def cmd_rate(a):
@@ -274,17 +250,13 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("capacity")
     s.add_argument("file")
-    s = sub.add_parser("config")
-    for k, t in (("devices", int), ("models", str), ("zoo", str), ("capacity", float), ("backend", str),
-                 ("ip", str), ("iface", str), ("prefix", str)):
-        s.add_argument("--" + k, type=t, required=True)
     s = sub.add_parser("rate")
     for k, t in (("config", str), ("devices", int), ("capacity", float), ("load", float)):
         s.add_argument("--" + k, type=t, required=True)
     s = sub.add_parser("report")
     s.add_argument("dir")
     a = ap.parse_args()
-    {"capacity": cmd_capacity, "config": cmd_config, "rate": cmd_rate, "report": cmd_report}[a.cmd](a)
+    {"capacity": cmd_capacity, "rate": cmd_rate, "report": cmd_report}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -16,18 +16,11 @@ PY=/usr/bin/python3
 # short reassembly timeout (lost fragments), and the CPU backend with the agent's kernels and
 # thread count (so that results are bit-exact even on a GPU machine).
 agent_server_start() {
-	cat > "$WORK/cfg.json" <<EOC
-{
-  "eal": ["--no-huge", "-m", "512", "--no-pci", "-l", "0", "--file-prefix=$PREFIX",
-          "--vdev=$VDEV", "--log-level=lib.eal:error"],
-  "interface": {"ip": "$SERVER_IP", "udp_port": 9000, "verify_udp_checksum": $VERIFY},
-  "devices": [{"id": 1, "key": "$KEY"}, {"id": 2, "key": "$KEY"}],
-  "models": [{"graph": "$MODEL", "seed": 1}],
-  "reassembly": {"timeout_ms": 200},
-  "engine": {"backend": "cpu", "kernels": "fast", "threads": 1},
-  "pricing": {"base_price": 1e-9, "round_ms": 50}
-}
-EOC
+	$PY "$NODE_CONFIG" --prefix "$PREFIX" --vdev "$VDEV" --ip "$SERVER_IP" \
+		--verify-udp-checksum "$VERIFY" --devices 2 --keys "fixed:$KEY" --model "$MODEL,seed=1" \
+		--set '{"reassembly": {"timeout_ms": 200}, "engine": {"backend": "cpu", "kernels": "fast", "threads": 1},
+		        "pricing": {"base_price": 1e-9, "round_ms": 50}}' -o "$WORK/cfg.json" ||
+		fail "node_config.py could not write the config"
 	server_run "$WORK/cfg.json"
 }
 

@@ -2,7 +2,8 @@
 # namespace, dds-server on its root end (net_af_packet), cleanup on any exit. Sourced, not run.
 # With KIND=tap the server makes a tap interface (net_tap) instead, moved into the namespace.
 # The memif test uses server_start alone, with its own VDEV and VERIFY.
-# Needs: SERVER CTL MODEL set by the caller. Sets: NS, PREFIX, WORK, SPID, CLIENT_IP, SERVER_IP.
+# Needs: SERVER CTL MODEL set by the caller. Sets: NS, PREFIX, WORK, SPID, CLIENT_IP, SERVER_IP,
+# NODE_CONFIG (deploy/node_config.py, which writes every config of these tests).
 # shellcheck shell=bash
 
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
@@ -15,6 +16,7 @@ SERVER_IP=10.99.0.1
 CLIENT_IP=10.99.0.2
 KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 WORK=$(mktemp -d /tmp/dds-dp-test.XXXXXX)
+NODE_CONFIG=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/deploy/node_config.py
 SPID=
 
 veth_cleanup() {
@@ -65,23 +67,22 @@ server_start() {
 	tap_into_ns
 }
 
-# Write $WORK/cfg.json: the test's devices and models, $1 extra top-level keys.
+# Write $WORK/cfg.json with deploy/node_config.py: the test's two devices (key $KEY) and models,
+# $1 extra top-level members ("\"scheduler\": {...}", deep-merged over the rest). $LCORE_FLAG
+# (-l, the default, or --lcores) says how the EAL reads $LCORES.
 server_config() {
-	local opts=${MODEL_OPTS:+, $MODEL_OPTS}
-	local models="{\"graph\": \"$MODEL\", \"seed\": 1$opts}"
-	[ -n "${MODEL2:-}" ] && models="$models, {\"graph\": \"$MODEL2\", \"seed\": 1$opts}"
-	cat > "$WORK/cfg.json" <<EOC
-{
-  "eal": ["--no-huge", "-m", "512", "--no-pci", "${LCORE_FLAG:--l}", "${LCORES:-0}", "--file-prefix=$PREFIX",
-          "--vdev=$VDEV", "--log-level=lib.eal:error"],
-  "interface": {"ip": "$SERVER_IP", "udp_port": 9000, "verify_udp_checksum": $VERIFY},
-  "devices": [{"id": 1, "key": "$KEY"}, {"id": 2, "key": "$KEY"}],
-  "models": [$models],
-  "engine": {"backend": "cpu"},
-  "pricing": {"base_price": 1.0, "round_ms": ${ROUND_MS:-50}}${1:+,
-  $1}
-}
-EOC
+	local opts=${MODEL_OPTS:+, $MODEL_OPTS} lcores=(--lcores "${LCORES:-0}")
+	local models=(--model "{\"graph\": \"$MODEL\", \"seed\": 1$opts}")
+	[ -n "${MODEL2:-}" ] && models+=(--model "{\"graph\": \"$MODEL2\", \"seed\": 1$opts}")
+	case ${LCORE_FLAG:--l} in
+	-l) ;;
+	--lcores) lcores=(--lcore-map "${LCORES:-0}") ;;
+	*) fail "LCORE_FLAG is -l or --lcores, not $LCORE_FLAG" ;;
+	esac
+	/usr/bin/python3 "$NODE_CONFIG" --prefix "$PREFIX" --vdev "$VDEV" "${lcores[@]}" --ip "$SERVER_IP" \
+		--verify-udp-checksum "$VERIFY" --devices 2 --keys "fixed:$KEY" "${models[@]}" \
+		--set "{\"engine\": {\"backend\": \"cpu\"}, \"pricing\": {\"base_price\": 1.0, \"round_ms\": ${ROUND_MS:-50}}}" \
+		${1:+--set "{$1}"} -o "$WORK/cfg.json" || fail "node_config.py could not write the config"
 }
 
 # Start dds-server with the config file $1; returns when its telemetry answers (within
