@@ -5,7 +5,8 @@
 # Needs root (a network namespace and a veth pair; DPDK's af_packet PMD). Installs what it
 # needs, builds the release build `build/` if needed, and writes everything under out/demo/:
 # report.txt (what it prints), report.json, price.png, latency_cdf.png, stages.png, and the raw
-# inputs (loadgen.json, server_*.json, node.json, server.log).
+# inputs (loadgen.json, server_*.json, server.log, and node.json: the node's config, written by
+# deploy/node_config.py with fresh random keys).
 #
 # Knobs (environment): DDS_DEMO_SECONDS (measured time, default 60), DDS_DEMO_DEVICES (100),
 # DDS_DEMO_OUT (out/demo), DDS_DEMO_MODELS (zoo graphs, default squeezenet1_1,resnet18,resnet50),
@@ -13,6 +14,11 @@
 # DDS_DEMO_RATE (requests/s per device, default: sized to the node's measured capacity),
 # DDS_DEMO_BACKEND (auto: the GPU if one is usable, else the CPU).
 set -euo pipefail
+case ${1:-} in
+-h | --help) sed -n '2,/^set -euo/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+'') ;;
+*) echo "demo: takes no arguments, only the DDS_DEMO_* variables (--help)" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SECONDS_RUN=${DDS_DEMO_SECONDS:-60}
@@ -61,9 +67,17 @@ read -r CAPACITY BACKEND_USED < <(/usr/bin/python3 "$ROOT/deploy/report.py" capa
 echo "backend $BACKEND_USED: $(/usr/bin/python3 -c "print('%.1f' % ($CAPACITY / 1e9))") GFLOP/s (ResNet50 tail, batch 8)"
 
 say "config: $DEVICES devices, models $MODELS"
-/usr/bin/python3 "$ROOT/deploy/report.py" config --devices "$DEVICES" --models "$MODELS" \
-    --zoo "$ROOT/zoo" --capacity "$CAPACITY" --backend "$BACKEND_USED" --ip "$SERVER_IP" \
-    --iface "$VA" --prefix "$PREFIX" >"$OUT/node.json"
+# Fresh random keys (dds-loadgen reads them from node.json). The CPU backend runs a batch's
+# requests one by one (bit-exact): batching only adds waiting there, so batch 1; a GPU batches.
+MAX_BATCH=32
+if [[ $BACKEND_USED == cpu ]]; then MAX_BATCH=1; fi
+MODEL_FLAGS=()
+for m in ${MODELS//,/ }; do MODEL_FLAGS+=(--model "$ROOT/zoo/${m%.json}.json,seed=1,max_batch=$MAX_BATCH"); done
+/usr/bin/python3 "$ROOT/deploy/node_config.py" --prefix "$PREFIX" --iface "$VA" --mem 2048 \
+    --ip "$SERVER_IP" --verify-udp-checksum false --devices "$DEVICES" --keys random "${MODEL_FLAGS[@]}" \
+    --set "{\"engine\": {\"backend\": \"$BACKEND_USED\", \"threads\": 1},
+            \"pricing\": {\"capacity\": $CAPACITY, \"base_price\": 1e-12, \"round_ms\": 1000}}" \
+    -o "$OUT/node.json"
 RATE=${DDS_DEMO_RATE:-$(/usr/bin/python3 "$ROOT/deploy/report.py" rate --config "$OUT/node.json" \
     --devices "$DEVICES" --capacity "$CAPACITY" --load 0.4)}
 echo "open loop, Poisson arrivals, $RATE requests/s per device (40% of the capacity if every device offloaded everything)"
