@@ -3,7 +3,7 @@
 
 Standard library only. Every key it writes is in docs/server.md's config reference; any other
 key goes in with --set, deep-merged last. Errors (a bad flag, a missing model file, a --set that
-is not a JSON object) print one line naming the flag and exit 2; nothing is written then.
+is not a JSON object) print a message naming the flag and exit 2; nothing is written then.
 
   node_config.py --ip 10.99.0.1 --prefix dds --iface veth0 --devices 100 --keys random \\
       --model zoo/resnet50.json,max_batch=8 --set '{"pricing": {"round_ms": 100}}' -o node.json
@@ -129,7 +129,7 @@ def build(a):
     return cfg
 
 
-def count(lo, hi):
+def int_in(lo, hi):
     """An argparse type: an integer in lo..hi."""
     def parse(text):
         try:
@@ -146,24 +146,26 @@ def parser():
     ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:]))
-    ap.add_argument("--ip", required=True, help="interface.ip, the node's address")
-    ap.add_argument("--udp-port", type=count(1, 65535), default=9000, help="interface.udp_port (9000)")
-    ap.add_argument("--verify-udp-checksum", choices=("true", "false"), default="true",
-                    help="interface.verify_udp_checksum (true; false on a veth whose peer offloads)")
-    ap.add_argument("--prefix", required=True, help="the EAL's --file-prefix (dds-ctl -p PREFIX)")
-    ap.add_argument("--vdev", help="the port: an EAL --vdev spec (net_tap0,iface=dds0, ...)")
-    ap.add_argument("--iface", help="the port: net_af_packet on interface IF, framecnt=4096")
-    ap.add_argument("--mem", type=count(1, 1 << 20), default=512, help="EAL -m, MB (512)")
-    ap.add_argument("--lcores", help="EAL -l LIST (0: the main lcore runs the one queue)")
-    ap.add_argument("--lcore-map", help="EAL --lcores MAP instead (0@0,1@0,2@1)")
-    ap.add_argument("--devices", type=count(0, 1 << 20), default=0, help="devices allowed to send (0)")
-    ap.add_argument("--first-id", type=count(0, (1 << 32) - 1), default=1, help="the first device's id (1)")
-    ap.add_argument("--keys", help="random | derived:SEED (blake2b(SEED + index)) | fixed:HEX64")
-    ap.add_argument("--model", action="append", required=True,
-                    help="PATH[,KEY=VALUE...] or a JSON models[] entry; repeatable")
-    ap.add_argument("--set", action="append", default=[],
-                    help="a JSON object deep-merged into the config last; repeatable")
-    ap.add_argument("-o", "--output", help="the file to write (default: stdout)")
+    arg = ap.add_argument
+    arg("--ip", metavar="A", required=True, help="interface.ip, the node's address")
+    arg("--udp-port", metavar="N", type=int_in(1, 65535), default=9000, help="interface.udp_port (9000)")
+    arg("--verify-udp-checksum", choices=("true", "false"), default="true",
+        help="interface.verify_udp_checksum (true; false on a veth whose peer offloads)")
+    arg("--prefix", metavar="P", required=True, help="the EAL's --file-prefix (dds-ctl -p P)")
+    arg("--vdev", metavar="SPEC", help="the port: an EAL --vdev spec (net_tap0,iface=dds0, ...)")
+    arg("--iface", metavar="IF", help="the port: net_af_packet on interface IF, framecnt=4096")
+    arg("--mem", metavar="MB", type=int_in(1, 1 << 20), default=512, help="EAL -m, MB (512)")
+    arg("--lcores", metavar="LIST", help="EAL -l LIST (0: the main lcore runs the one queue)")
+    arg("--lcore-map", metavar="MAP", help="EAL --lcores MAP instead (0@0,1@0,2@1)")
+    arg("--devices", metavar="N", type=int_in(0, 1 << 20), default=0, help="devices allowed to send (0)")
+    arg("--first-id", metavar="ID", type=int_in(0, (1 << 32) - 1), default=1,
+        help="the first device's id (1)")
+    arg("--keys", metavar="KIND", help="random | derived:SEED (blake2b(SEED + index)) | fixed:HEX64")
+    arg("--model", metavar="SPEC", action="append", required=True,
+        help="PATH[,KEY=VALUE...] or a JSON models[] entry; repeatable")
+    arg("--set", metavar="JSON", action="append", default=[],
+        help="a JSON object deep-merged into the config last; repeatable")
+    arg("-o", "--output", metavar="FILE", help="the file to write (default: stdout)")
     return ap
 
 
