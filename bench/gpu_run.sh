@@ -10,10 +10,12 @@
 #          /tmp/dds-cudaroot of links to the toolkit's headers and libraries, with cuDNN/cuBLAS
 #          from PyTorch's nvidia-* wheels where the toolkit lacks them; meson setup build-gpu
 #          (-Dgpu=enabled -Ddpdk=disabled, release, no sanitizers, werror off: another gcc may
-#          warn differently); ninja the GPU test and the benchmark
+#          warn differently); ninja the GPU test and the benchmarks
 #   test   meson test --suite gpu (tests/gpu/test_backend_gpu.c), then the CPU backend's own
 #          test (its cross-backend case also runs "cuda" where one starts)
-#   bench  tail_bench --backend cuda --json; tail_torch.py on cuda (TF32 off, then on); compare
+#   bench  tail_bench --backend cuda --json; tail_torch.py on cuda (TF32 off, then on); compare;
+#          merge_bench --backend cuda --json (two splits as separate batches vs merged: a
+#          measurement, fails the step only on an error or merged results off the separate ones)
 #   serve  as build, but build-gpu-serve with -Ddpdk=enabled: dds-server, dds-ctl, dds-loadgen;
 #          then bench/serve_bench.sh (as root: veth pair, network namespace) with 100 devices,
 #          the CUDA backend, the worker on CPU 2 and the loadgen on CPUs 4..N-1 (N >= 8 CPUs;
@@ -26,8 +28,8 @@
 #          runs on a machine without one
 # Logs (a few files per call, as the device tool returns them): $OUT/gpu_run.log (everything),
 # build.log, test_gpu.log, tail_cuda.jsonl, tail_torch.jsonl, tail_torch_tf32.jsonl,
-# compare.txt; serve: serve.log (serve_bench's table), serve_bench.json, zoo/serve.log,
-# zoo/serve_bench.json.
+# compare.txt, merge_cuda.jsonl; serve: serve.log (serve_bench's table), serve_bench.json,
+# zoo/serve.log, zoo/serve_bench.json.
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
@@ -180,7 +182,7 @@ prepare() {
 do_build() {
 	prepare jansson openblas check
 	build_dir "$BUILD" disabled tests/gpu/test_backend_gpu tests/scheduler/test_backend \
-		bench/tail_bench
+		bench/tail_bench bench/merge_bench
 }
 
 do_test() {
@@ -217,6 +219,25 @@ do_bench() {
 		"$PY" bench/tail_torch.py compare "$OUT/tail_cuda.jsonl" "$OUT/tail_torch_tf32.jsonl"
 	} >"$OUT/compare.txt"
 	cat "$OUT/compare.txt"
+	do_merge_bench
+}
+
+# merge_bench on CUDA into merge_cuda.jsonl, one summary line per (model, N). Merging slower is
+# a figure, not a failure; an error or a result mismatch (merge_bench exits 1) is.
+do_merge_bench() {
+	LD_LIBRARY_PATH=$RUN_LIBS DDS_SOURCE_ROOT=$PWD $BUILD/bench/merge_bench --backend cuda --json \
+		>"$OUT/merge_cuda.jsonl"
+	local rc=$?
+	"$PY" -c 'import json, sys
+for r in map(json.loads, open(sys.argv[1])):
+    if "batch" in r:
+        print("== gpu_run: merge %s %s+%s N %d: separate %.3f ms, merged %.3f ms, ratio %.3f"
+              " (>1: merging faster), max_err %.2e of %.2e %s"
+              % (r["model"], r["cut_a"], r["cut_m"], r["batch"], r["sep_med_ms"],
+                 r["mrg_med_ms"], r["ratio"], r["max_err"], r["out_scale"],
+                 "ok" if r["ok"] else "MISMATCH"))' "$OUT/merge_cuda.jsonl"
+	[ $rc -eq 0 ] || say "merge_bench FAILED (rc $rc): an error or a mismatch above; merge_cuda.jsonl"
+	return $rc
 }
 
 do_serve_build() {
