@@ -182,7 +182,7 @@ static void one_request(struct client *c, int k, uint64_t model_hash, int want_r
 	struct dds_proto_tmsg tm;
 	struct dds_proto_event ev;
 	struct dds_err err;
-	int vals[DDS_PROTO_MAX_TENSORS], n;
+	int vals[DDS_PROTO_MAX_TENSORS] = {0}, n;
 	size_t len, off = 0;
 
 	for (size_t i = 0; i < in_n; i++)
