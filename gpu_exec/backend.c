@@ -153,51 +153,8 @@ bool dds_backend_supports_layer(const struct dds_backend *b, const struct dds_mo
 int dds_plan_tail_mask(const struct dds_model *m, const int *values, int n_values, uint8_t *mask,
 		       struct dds_err *err)
 {
-	if (!m || !mask || n_values < 0 || (n_values && !values))
-		return dds_backend_errf(err, DDS_BACKEND_EINVAL, "tail: missing argument");
-	int n = m->n_layers, rc = DDS_BACKEND_OK;
-	uint8_t *sent = calloc((size_t)n + 1, 1), *needed = calloc((size_t)n + 1, 1);
-
-	if (!sent || !needed) {
-		rc = dds_backend_errf(err, DDS_BACKEND_ENOMEM, "%s: tail: out of memory", m->name);
-		goto out;
-	}
-	for (int i = 0; i < n_values && rc == DDS_BACKEND_OK; i++) {
-		if (values[i] < 0 || values[i] > n || sent[values[i]])
-			rc = dds_backend_errf(err, DDS_BACKEND_EINVAL,
-					      "%s: tail: value %d is %s", m->name, values[i],
-					      values[i] < 0 || values[i] > n ? "out of range"
-									     : "sent twice");
-		else
-			sent[values[i]] = 1;
-	}
-	if (rc != DDS_BACKEND_OK)
-		goto out;
-	if (sent[m->output + 1]) {
-		rc = dds_backend_errf(err, DDS_BACKEND_EINVAL,
-				      "%s: tail: the output '%s' is sent: nothing to run", m->name,
-				      m->layers[m->output].name);
-		goto out;
-	}
-	/* Walk back from the output; a needed value that is not sent is computed here. */
-	memset(mask, 0, (size_t)n);
-	needed[m->output + 1] = 1;
-	for (int k = n - 1; k >= 0; k--) {
-		if (!needed[k + 1] || sent[k + 1])
-			continue;
-		mask[k] = 1;
-		for (int j = 0; j < m->layers[k].n_in; j++)
-			needed[m->layers[k].in[j]] = 1;
-	}
-	if (needed[0] && !sent[0])
-		rc = dds_backend_errf(err, DDS_BACKEND_EINVAL,
-				      "%s: tail: the output needs the raw input, which is not sent "
-				      "(the values sent are not a cut)",
-				      m->name);
-out:
-	free(sent);
-	free(needed);
-	return rc;
+	return dds_model_tail_mask(m, values, n_values, mask, err) ? DDS_BACKEND_EINVAL
+								    : DDS_BACKEND_OK;
 }
 
 /* A tail mask must contain the output layer and leave a head closed under predecessors. */

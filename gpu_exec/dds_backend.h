@@ -82,10 +82,8 @@ const char *dds_backend_name(const struct dds_backend *b);
 /* Can this backend run layer `li` of model m? (Separate from running it, as in ggml.) */
 bool dds_backend_supports_layer(const struct dds_backend *b, const struct dds_model *m, int li);
 
-/* The tail that turns `values` (value ids the device sends, any order, no duplicates) into the
- * model's output: mask[k] = 1 for each layer k the server must run. A value the tail needs but
- * cannot compute from `values` (the raw input, not sent) makes the split invalid. mask holds
- * m->n_layers bytes. Returns DDS_BACKEND_OK, or DDS_BACKEND_EINVAL with err (mask unspecified). */
+/* dds_model_tail_mask() (model/dds_model.h: the layers the node runs for a split) with this
+ * module's status: DDS_BACKEND_OK, or DDS_BACKEND_EINVAL with err (mask unspecified). */
 int dds_plan_tail_mask(const struct dds_model *m, const int *values, int n_values, uint8_t *mask,
 		       struct dds_err *err);
 

@@ -138,6 +138,13 @@ void dds_shape_format(const struct dds_shape *s, char *buf, size_t n);
 /* Index of a layer by name, or -1. */
 int dds_model_find(const struct dds_model *m, const char *name);
 
+/* The tail that turns `values` (value ids a device sends, any order, no duplicates; 0 = the raw
+ * input) into the model's output: mask[k] = 1 for each layer k the node must run (n_layers
+ * bytes). 0, or -1 with err (a value out of range or repeated, the output sent, the raw input
+ * needed but not sent: not a cut; mask unspecified then). */
+int dds_model_tail_mask(const struct dds_model *m, const int *values, int n_values,
+			uint8_t *mask, struct dds_err *err);
+
 /* Op name as in the JSON ("conv2d"), and back (-1 if unknown). */
 const char *dds_op_name(enum dds_op op);
 int dds_op_from_name(const char *name);

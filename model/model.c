@@ -74,6 +74,52 @@ int dds_model_find(const struct dds_model *m, const char *name)
 	return -1;
 }
 
+int dds_model_tail_mask(const struct dds_model *m, const int *values, int n_values, uint8_t *mask,
+		       struct dds_err *err)
+{
+	if (!m || !mask || n_values < 0 || (n_values && !values))
+		return dds_errf(err, "tail: missing argument");
+	int n = m->n_layers, rc = 0;
+	uint8_t *sent = calloc((size_t)n + 1, 1), *needed = calloc((size_t)n + 1, 1);
+
+	if (!sent || !needed) {
+		rc = dds_errf(err, "%s: tail: out of memory", m->name);
+		goto out;
+	}
+	for (int i = 0; i < n_values && rc == 0; i++) {
+		if (values[i] < 0 || values[i] > n || sent[values[i]])
+			rc = dds_errf(err, "%s: tail: value %d is %s", m->name, values[i],
+				      values[i] < 0 || values[i] > n ? "out of range" : "sent twice");
+		else
+			sent[values[i]] = 1;
+	}
+	if (rc != 0)
+		goto out;
+	if (sent[m->output + 1]) {
+		rc = dds_errf(err, "%s: tail: the output '%s' is sent: nothing to run", m->name,
+			      m->layers[m->output].name);
+		goto out;
+	}
+	/* Walk back from the output; a needed value that is not sent is computed here. */
+	memset(mask, 0, (size_t)n);
+	needed[m->output + 1] = 1;
+	for (int k = n - 1; k >= 0; k--) {
+		if (!needed[k + 1] || sent[k + 1])
+			continue;
+		mask[k] = 1;
+		for (int j = 0; j < m->layers[k].n_in; j++)
+			needed[m->layers[k].in[j]] = 1;
+	}
+	if (needed[0] && !sent[0])
+		rc = dds_errf(err, "%s: tail: the output needs the raw input, which is not sent "
+			      "(the values sent are not a cut)", m->name);
+out:
+	free(sent);
+	free(needed);
+	return rc;
+}
+
+
 static const char *value_name(const struct dds_model *m, int v)
 {
 	return v == 0 ? "input" : m->layers[v - 1].name;

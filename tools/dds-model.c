@@ -17,11 +17,15 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: dds-model info MODEL.json [--json]\n"
 		"       dds-model backends\n"
+		"       dds-model meet MODEL.json SPLIT SPLIT... [--json]\n"
 		"       dds-model run MODEL.json [--weights W.ddsw] [--seed S] [--input IN.bin]\n"
 		"                 [--output OUT.bin] [--batch N] [--threads T] [--kernels fast|ref]\n"
 		"                 [--repeat K] [--warmup K] [--json]\n"
 		"  info  prints vertices, edges, GFLOPs, GMACs (ptflops convention) and each layer\n"
 		"  backends  says which execution backends are usable here (CPU always; CUDA if a GPU is)\n"
+		"  meet  where the tails of splits meet: each SPLIT is the comma-separated values a device\n"
+		"        sends (layer names, or 'input'); prints each tail, the shared tail and the\n"
+		"        models[].merge_at that names it (docs/scheduler.md, \"Merging splits\")\n"
 		"  run   runs the model on the CPU engine; input/output are raw float32 LE [batch, ...]\n"
 		"        (seeded random input when --input is absent)\n");
 }
@@ -198,6 +202,130 @@ out:
 	return rc;
 }
 
+/* ---- meet ---- */
+
+/* The tail of one split given as "name,name,...": its mask (n_layers bytes). 0, or 1 with a
+ * message on stderr (unknown name, not a cut). */
+static int split_tail(const struct dds_model *m, const char *spec, uint8_t *mask)
+{
+	int max = m->n_layers + 1, n = 0, rc = 0;
+	int *vals = malloc(sizeof(int) * (size_t)max);
+	char *buf = strdup(spec), *save = NULL;
+	struct dds_err err;
+
+	if (!vals || !buf) {
+		fprintf(stderr, "dds-model: meet: out of memory\n");
+		rc = 1;
+	}
+	for (char *t = rc ? NULL : strtok_r(buf, ",", &save); t && rc == 0;
+	     t = strtok_r(NULL, ",", &save)) {
+		int li = strcmp(t, "input") ? dds_model_find(m, t) : -1;
+
+		if (n == max || (li < 0 && strcmp(t, "input"))) {
+			fprintf(stderr, "dds-model: meet: split '%s': %s '%s'\n", spec,
+				n == max ? "too many values at" : "no layer", t);
+			rc = 1;
+		}
+		vals[n++] = li + 1;
+	}
+	if (rc == 0 && dds_model_tail_mask(m, vals, n, mask, &err)) {
+		fprintf(stderr, "dds-model: meet: split '%s': %s\n", spec, err.msg);
+		rc = 1;
+	}
+	free(vals);
+	free(buf);
+	return rc;
+}
+
+static double tail_flops(const struct dds_model *m, const uint8_t *mask, int *layers)
+{
+	double f = 0;
+
+	*layers = 0;
+	for (int k = 0; k < m->n_layers; k++)
+		if (mask[k]) {
+			f += m->layers[k].flops;
+			(*layers)++;
+		}
+	return f;
+}
+
+/* The values the layers of mask read but do not compute (ascending), into cut; their count. */
+static int tail_inputs(const struct dds_model *m, const uint8_t *mask, int *cut)
+{
+	int n = 0;
+
+	for (int v = 0; v <= m->n_layers; v++) {
+		bool read = false;
+
+		if (v > 0 && mask[v - 1])
+			continue;
+		for (int k = 0; k < m->n_layers && !read; k++)
+			for (int j = 0; j < m->layers[k].n_in && mask[k] && !read; j++)
+				read = m->layers[k].in[j] == v;
+		if (read)
+			cut[n++] = v;
+	}
+	return n;
+}
+
+static void meet_print(const struct dds_model *m, char **specs, int n_splits,
+		       uint8_t *const *tails, const uint8_t *meet, const int *cut, int n_cut,
+		       bool json)
+{
+	int layers, mlayers;
+	double mf = tail_flops(m, meet, &mlayers);
+
+	printf(json ? "{\"model\": \"%s\", \"splits\": [" : "model %s\n", m->name);
+	for (int i = 0; i < n_splits; i++) {
+		double f = tail_flops(m, tails[i], &layers);
+
+		printf(json ? "%s{\"values\": \"%s\", \"tail_layers\": %d, \"tail_gflop\": %.9g, "
+			      "\"shared\": %.9g}"
+			    : "%ssplit %s: tail %d layers, %.4g GFLOP, %.1f%% of it shared\n",
+		       json && i ? ", " : "", specs[i], layers, f / 1e9,
+		       json ? (f > 0 ? mf / f : 0) : (f > 0 ? 100 * mf / f : 0));
+	}
+	printf(json ? "], \"meet\": {\"tail_layers\": %d, \"tail_gflop\": %.9g, \"merge_at\": ["
+		    : "meet: tail %d layers, %.4g GFLOP\nmerge_at: [", mlayers, mf / 1e9);
+	for (int i = 0; i < n_cut; i++)
+		printf("%s\"%s\"", i ? ", " : "", value_name(m, cut[i]));
+	printf(json ? "]}}\n" : "]\n");
+}
+
+/* dds-model meet MODEL SPLIT SPLIT...: the shared tail is the intersection of the tails (a valid
+ * tail: the union of closed heads is closed); its inputs are the merge_at cut. */
+static int meet(const struct dds_model *m, char **specs, int n, bool json)
+{
+	uint8_t **tails = calloc((size_t)n, sizeof(*tails));
+	uint8_t *meet_mask = calloc((size_t)m->n_layers, 1);
+	int *cut = calloc((size_t)m->n_layers + 1, sizeof(int)), n_cut, rc = !tails || !meet_mask || !cut;
+
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = !(tails[i] = malloc((size_t)m->n_layers)) ? 1 : split_tail(m, specs[i], tails[i]);
+	if (rc && (!tails || !meet_mask || !cut))
+		fprintf(stderr, "dds-model: meet: out of memory\n");
+	for (int k = 0; k < m->n_layers && rc == 0; k++) {
+		meet_mask[k] = 1;
+		for (int i = 0; i < n; i++)
+			meet_mask[k] &= tails[i][k];
+	}
+	n_cut = rc ? 0 : tail_inputs(m, meet_mask, cut);
+	if (rc == 0 && n_cut > 0 && cut[0] == 0) {
+		fprintf(stderr, "dds-model: meet: the shared tail reads the raw input: the splits "
+			"meet nowhere merge_at can name\n");
+		rc = 1;
+	}
+	if (rc == 0)
+		meet_print(m, specs, n, tails, meet_mask, cut, n_cut, json);
+	for (int i = 0; tails && i < n; i++)
+		free(tails[i]);
+	free(tails);
+	free(meet_mask);
+	free(cut);
+	return rc;
+}
+
 static int parse_int(const char *flag, const char *s, int lo, int hi, int *out)
 {
 	char *end;
@@ -262,14 +390,21 @@ int main(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "backends"))
 		return backends();
-	if (argc < 3 || (strcmp(argv[1], "info") && strcmp(argv[1], "run"))) {
+	if (argc < 3 || (strcmp(argv[1], "info") && strcmp(argv[1], "run") &&
+			 strcmp(argv[1], "meet"))) {
 		usage(argc > 1 && !strcmp(argv[1], "--help") ? stdout : stderr);
 		return argc > 1 && !strcmp(argv[1], "--help") ? 0 : 2;
 	}
 	const char *cmd = argv[1], *path = argv[2];
 	struct run_opts o = {.batch = 1, .threads = 1, .repeat = 1, .warmup = 0};
 	optind = 3;
-	if (!strcmp(cmd, "info")) {
+	if (!strcmp(cmd, "meet")) {
+		o.json = !strcmp(argv[argc - 1], "--json");
+		if (argc - 3 - o.json < 2) {
+			usage(stderr);
+			return 2;
+		}
+	} else if (!strcmp(cmd, "info")) {
 		o.json = argc > 3 && !strcmp(argv[3], "--json");
 		if (argc > 3 + o.json) {
 			usage(stderr);
@@ -281,7 +416,7 @@ int main(int argc, char **argv)
 	}
 	struct dds_model *m;
 	struct dds_err err;
-	int rc_load = strcmp(cmd, "info") ? dds_model_load(path, o.weights, o.seed, &m, &err)
+	int rc_load = !strcmp(cmd, "run") ? dds_model_load(path, o.weights, o.seed, &m, &err)
 					  : dds_model_load_graph(path, &m, &err);
 	if (rc_load) {
 		fprintf(stderr, "dds-model: %s\n", err.msg);
@@ -290,6 +425,8 @@ int main(int argc, char **argv)
 	int rc = 0;
 	if (!strcmp(cmd, "run")) {
 		rc = run_model(m, &o);
+	} else if (!strcmp(cmd, "meet")) {
+		rc = meet(m, argv + 3, argc - 3 - o.json, o.json);
 	} else if (o.json) {
 		json_t *j = info_json(m, path);
 		json_dumpf(j, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
