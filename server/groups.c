@@ -18,6 +18,7 @@ struct grp_split {
 	int group;                       /* its own scheduler group, or its model's meet group */
 	bool bridged;                    /* in the meet group with a larger tail: a bridge first */
 	struct dds_plan *plan;           /* own group: the tail; bridged: the bridge; lazy */
+	uint64_t requests;               /* admitted (written by the worker, read by telemetry) */
 };
 
 /* A scheduler group (id = index = the scheduler's split_id): one split's, or a meet group. */
@@ -34,7 +35,7 @@ struct srv_groups {
 	struct srv_group_stats *st;       /* the worker's counters */
 	struct grp_split *splits;         /* scheduler.max_groups of each */
 	struct grp_group *groups;
-	uint32_t n_splits, n_groups;
+	uint32_t n_splits, n_groups;      /* n_splits: stored with release (srv_groups_splits) */
 	int meet_group[SRV_MAX_MODELS];   /* -1 until the model's first merged split */
 	struct dds_plan *meet_plan[SRV_MAX_MODELS]; /* lazy */
 	float *in, *mid, *out;            /* plan inputs; bridge outputs; batch results */
@@ -172,7 +173,7 @@ static struct grp_split *grp_new_split(struct srv_groups *g, int mi,
 		free(s->mask);
 		return NULL;
 	}
-	g->n_splits++;
+	__atomic_store_n(&g->n_splits, g->n_splits + 1, __ATOMIC_RELEASE); /* s is complete */
 	return s;
 }
 
@@ -184,8 +185,25 @@ int srv_groups_admit(struct srv_groups *g, int mi, const struct dds_proto_tmsg *
 		s = grp_new_split(g, mi, tm);
 	if (!s)
 		return -1;
+	__atomic_store_n(&s->requests, s->requests + 1, __ATOMIC_RELAXED);
 	*work = s->work;
 	return s->group;
+}
+
+int srv_groups_splits(const struct srv_groups *g, struct srv_split_info *out, int max)
+{
+	int n = (int)__atomic_load_n(&g->n_splits, __ATOMIC_ACQUIRE);
+
+	for (int i = 0; i < n && i < max; i++) {
+		const struct grp_split *s = &g->splits[i];
+
+		out[i] = (struct srv_split_info){
+			.model = s->model, .n_vals = s->n_vals, .work = s->work,
+			.meet = g->groups[s->group].split < 0, .bridged = s->bridged,
+			.requests = __atomic_load_n(&s->requests, __ATOMIC_RELAXED)};
+		memcpy(out[i].vals, s->vals, sizeof(int) * (size_t)s->n_vals);
+	}
+	return n;
 }
 
 /* ---- plans, made at their first batch ---- */

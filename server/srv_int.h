@@ -125,6 +125,20 @@ int srv_groups_run(struct srv_groups *g, const struct dds_sched_batch *b, const 
 		   struct dds_err *err);
 /* The model index of a group. */
 int srv_groups_model(const struct srv_groups *g, uint32_t group);
+/* One split the worker has seen (for telemetry: what to name in models[].merge_at). */
+struct srv_split_info {
+	int model;
+	int n_vals;
+	int vals[DDS_PROTO_MAX_TENSORS]; /* the value ids sent, ascending */
+	double work;                     /* FLOPs of its tail, per request */
+	bool meet, bridged;              /* queues in its model's meet group; through a bridge */
+	uint64_t requests;               /* admitted so far */
+};
+/* Copy up to max of the splits seen, oldest first; returns how many exist. Safe from any
+ * thread while the worker runs: splits are only appended, each complete before it is counted. */
+int srv_groups_splits(const struct srv_groups *g, struct srv_split_info *out, int max);
+/* The worker's splits and groups (for srv_groups_splits from telemetry). */
+const struct srv_groups *srv_worker_groups(const struct srv_worker *w);
 
 /* What the worker publishes for telemetry (a copy, taken under its lock). */
 struct srv_worker_stats {

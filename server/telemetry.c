@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <rte_telemetry.h>
@@ -123,6 +124,54 @@ static int tel_cmd_models(const char *cmd, const char *params, struct rte_tel_da
 
 		snprintf(hash, sizeof(hash), "0x%016llx", (unsigned long long)m->hash);
 		rte_tel_data_add_dict_string(d, hash, m->name);
+	}
+	return 0;
+}
+
+#define TEL_MAX_SPLITS 40 /* 6 keys each within the dictionary's 256 entries */
+
+/* A split's values as layer names ("input" for the raw input), comma-separated: what
+ * `dds-model meet` takes. Names cut short at the telemetry string limit end in "...". */
+static void tel_split_values(const struct dds_model *m, const struct srv_split_info *sp,
+			     char *buf, size_t n)
+{
+	size_t len = 0;
+
+	buf[0] = 0;
+	for (int k = 0; k < sp->n_vals && len < n; k++)
+		len += (size_t)snprintf(buf + len, n - len, "%s%s", k ? "," : "",
+					sp->vals[k] ? m->layers[sp->vals[k] - 1].name : "input");
+	if (len >= n && n > 4)
+		memcpy(buf + n - 4, "...", 4);
+}
+
+/* The splits the worker has seen, oldest first, as flat keys "split<i>_<field>". */
+static int tel_cmd_splits(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct srv_split_info sp[TEL_MAX_SPLITS];
+	char key[64], val[RTE_TEL_MAX_STRING_LEN];
+	int n;
+
+	(void)cmd;
+	(void)params;
+	TEL_NEED_DP();
+	n = srv_groups_splits(srv_worker_groups(tel.w), sp, TEL_MAX_SPLITS);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_int(d, "splits", n);
+	rte_tel_data_add_dict_int(d, "shown", n < TEL_MAX_SPLITS ? n : TEL_MAX_SPLITS);
+	for (int i = 0; i < n && i < TEL_MAX_SPLITS; i++) {
+		const struct dds_model *m = srv_exec_model(tel.x, sp[i].model);
+
+#define TEL_KEY(field) (snprintf(key, sizeof(key), "split%d_%s", i, field), key)
+		rte_tel_data_add_dict_string(d, TEL_KEY("model"), m->name);
+		tel_split_values(m, &sp[i], val, sizeof(val));
+		rte_tel_data_add_dict_string(d, TEL_KEY("values"), val);
+		rte_tel_data_add_dict_string(d, TEL_KEY("group"), sp[i].meet ? "meet" : "own");
+		rte_tel_data_add_dict_int(d, TEL_KEY("bridged"), sp[i].bridged);
+		rte_tel_data_add_dict_u64(d, TEL_KEY("requests"), sp[i].requests);
+		snprintf(val, sizeof(val), "%.6g", sp[i].work / 1e9);
+		rte_tel_data_add_dict_string(d, TEL_KEY("tail_gflop"), val);
+#undef TEL_KEY
 	}
 	return 0;
 }
@@ -281,6 +330,8 @@ int srv_telemetry_register(struct dds_dp *dp, const struct srv_cfg *c, struct sr
 		 "parameters", tel_cmd_latency},
 		{"/dds/latency_reset", "Latency per stage since the last reset (ns), then reset. No "
 		 "parameters", tel_cmd_latency_reset},
+		{"/dds/splits", "Splits seen: model, values sent, group (own or meet), requests. No "
+		 "parameters", tel_cmd_splits},
 		{"/dds/sched", "Scheduler and backend: queues, groups, plans, batches, verdicts. No "
 		 "parameters", tel_cmd_sched},
 	};

@@ -482,6 +482,11 @@ void srv_worker_free(struct srv_worker *w)
 	free(w);
 }
 
+const struct srv_groups *srv_worker_groups(const struct srv_worker *w)
+{
+	return w->groups;
+}
+
 void srv_worker_stats(struct srv_worker *w, struct srv_worker_stats *out)
 {
 	pthread_mutex_lock(&w->lock);

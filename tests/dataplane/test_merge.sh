@@ -1,8 +1,8 @@
 #!/bin/bash
-# test_merge.sh: dds-server with models[].merge_at: two devices send five splits of tiny_cnn at once; the splits whose tail holds the meet tail share one batch (bridges first), results bit-exact, and dds-ctl sched counts it.
-# usage: test_merge.sh SERVER CTL CLIENT MODEL (tiny_cnn: conv1 pool1 conv2a conv2b add gap flat fc)
+# test_merge.sh: dds-server with models[].merge_at: two devices send five splits of tiny_cnn at once; the splits whose tail holds the meet tail share one batch (bridges first), results bit-exact, dds-ctl sched counts it, dds-ctl splits lists the splits and dds-model meet finds the same merge_at from them.
+# usage: test_merge.sh SERVER CTL CLIENT MODEL DDS_MODEL (tiny_cnn: conv1 pool1 conv2a conv2b add gap flat fc)
 set -u
-SERVER=$1 CTL=$2 CLIENT=$3 MODEL=$4 KIND=af_packet
+SERVER=$1 CTL=$2 CLIENT=$3 MODEL=$4 DDS_MODEL=$5 KIND=af_packet
 . "$(dirname "$0")/lib_veth.sh"
 veth_setup
 REPS=6
@@ -33,6 +33,27 @@ echo "groups $(sched groups), plans $(sched plans), bridge_plans $(sched bridge_
 [ "$mixed" -ge 1 ] || fail "no batch mixed splits"
 [ "$b2" -ge 1 ] || fail "no batch of 2"
 [ "$(sched exec_failed)" = 0 ] || fail "exec_failed $(sched exec_failed)"
+# dds-ctl splits: the five splits, REPS requests each, four in the meet group (one of them the
+# meet split itself, not bridged), the gap split on its own; and dds-model meet, given the four
+# meet-group splits as listed, names the same merge_at.
+"$CTL" -p "$PREFIX" splits > "$WORK/splits.json" || fail "dds-ctl splits"
+meet_args=$(/usr/bin/python3 - "$WORK/splits.json" "$REPS" <<'EOP') || fail "dds-ctl splits: $(cat "$WORK/splits.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))["/dds/splits"]; reps = int(sys.argv[2])
+sp = [{f: d["split%d_%s" % (i, f)] for f in ("model", "values", "group", "bridged", "requests")}
+      for i in range(d["shown"])]
+for s in sp:
+    print(s, file=sys.stderr)
+assert d["splits"] == 5 and len(sp) == 5, d
+assert all(s["model"] == "tiny_cnn" and s["requests"] == reps for s in sp), sp
+meet = [s for s in sp if s["group"] == "meet"]
+assert len(meet) == 4 and sum(s["bridged"] for s in meet) == 3, sp
+assert [s["values"] for s in sp if s["group"] == "own"] == ["gap"], sp
+assert [s["values"] for s in meet if not s["bridged"]] == ["add"], sp
+print(" ".join(s["values"] for s in meet))
+EOP
+"$DDS_MODEL" meet "$MODEL" $meet_args | tee "$WORK/meet.txt"
+grep -qx 'merge_at: \["add"\]' "$WORK/meet.txt" || fail "dds-model meet on the listed splits: not [\"add\"]"
 server_stop
 
 # Without merge_at (the default) the same traffic forms one group per split, no bridges.
