@@ -7,7 +7,7 @@ BUILD_PKGS=(meson ninja-build pkg-config gcc libjansson-dev libopenblas-dev chec
             libssl-dev libsodium-dev libdpdk-dev dpdk dpdk-dev gnuplot-nox iproute2 ethtool python3)
 CROSS_PKGS=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 TEST_PKGS=(python3-torch python3-torchvision python3-networkx python3-scapy python3-cryptography
-           clang libclang-rt-14-dev valgrind tshark tcpreplay)
+           clang libclang-rt-14-dev valgrind tshark tcpreplay jq)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--with-reference" ]]; then
