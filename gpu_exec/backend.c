@@ -232,11 +232,9 @@ static int plan_describe(struct dds_plan *p, const uint8_t *run, const int *out,
 	rc = plan_check_outputs(m, out, n_out, is_out, err);
 	if (rc != DDS_BACKEND_OK)
 		goto out;
-	for (int k = 0; k < n; k++)
-		for (int j = 0; p->mask[k] && j < m->layers[k].n_in; j++)
-			reads[m->layers[k].in[j]] = 1;
-	for (int v = 0; v <= n; v++)
-		reads[v] = (reads[v] || is_out[v]) && (v == 0 || !p->mask[v - 1]);
+	dds_model_mask_inputs(m, p->mask, reads);
+	for (int v = 0; v <= n; v++) /* an output no run layer computes is copied through */
+		reads[v] |= is_out[v] && (v == 0 || !p->mask[v - 1]);
 	if (plan_list(m, reads, &p->n_in, &p->in_val, &p->in_numel, &p->in_floats) ||
 	    plan_list(m, is_out, &p->n_out, &p->out_val, &p->out_numel, &p->out_floats))
 		rc = dds_backend_errf(err, DDS_BACKEND_ENOMEM, "%s: plan: out of memory", m->name);

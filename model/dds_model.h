@@ -145,6 +145,10 @@ int dds_model_find(const struct dds_model *m, const char *name);
 int dds_model_tail_mask(const struct dds_model *m, const int *values, int n_values,
 			uint8_t *mask, struct dds_err *err);
 
+/* The inputs of the layers of mask (n_layers bytes): in[v] = 1 (n_layers + 1 bytes) for each
+ * value v (0 = the raw input) a layer of mask reads and no layer of mask computes. */
+void dds_model_mask_inputs(const struct dds_model *m, const uint8_t *mask, uint8_t *in);
+
 /* Op name as in the JSON ("conv2d"), and back (-1 if unknown). */
 const char *dds_op_name(enum dds_op op);
 int dds_op_from_name(const char *name);

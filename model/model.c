@@ -120,6 +120,17 @@ out:
 }
 
 
+void dds_model_mask_inputs(const struct dds_model *m, const uint8_t *mask, uint8_t *in)
+{
+	memset(in, 0, (size_t)m->n_layers + 1);
+	for (int k = 0; k < m->n_layers; k++)
+		for (int j = 0; mask[k] && j < m->layers[k].n_in; j++)
+			in[m->layers[k].in[j]] = 1;
+	for (int v = 1; v <= m->n_layers; v++)
+		if (mask[v - 1])
+			in[v] = 0;
+}
+
 static const char *value_name(const struct dds_model *m, int v)
 {
 	return v == 0 ? "input" : m->layers[v - 1].name;

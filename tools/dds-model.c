@@ -250,25 +250,6 @@ static double tail_flops(const struct dds_model *m, const uint8_t *mask, int *la
 	return f;
 }
 
-/* The values the layers of mask read but do not compute (ascending), into cut; their count. */
-static int tail_inputs(const struct dds_model *m, const uint8_t *mask, int *cut)
-{
-	int n = 0;
-
-	for (int v = 0; v <= m->n_layers; v++) {
-		bool read = false;
-
-		if (v > 0 && mask[v - 1])
-			continue;
-		for (int k = 0; k < m->n_layers && !read; k++)
-			for (int j = 0; j < m->layers[k].n_in && mask[k] && !read; j++)
-				read = m->layers[k].in[j] == v;
-		if (read)
-			cut[n++] = v;
-	}
-	return n;
-}
-
 static void meet_print(const struct dds_model *m, char **specs, int n_splits,
 		       uint8_t *const *tails, const uint8_t *meet, const int *cut, int n_cut,
 		       bool json)
@@ -299,18 +280,30 @@ static int meet(const struct dds_model *m, char **specs, int n, bool json)
 {
 	uint8_t **tails = calloc((size_t)n, sizeof(*tails));
 	uint8_t *meet_mask = calloc((size_t)m->n_layers, 1);
-	int *cut = calloc((size_t)m->n_layers + 1, sizeof(int)), n_cut, rc = !tails || !meet_mask || !cut;
+	uint8_t *cut_flag = calloc((size_t)m->n_layers + 1, 1);
+	int *cut = calloc((size_t)m->n_layers + 1, sizeof(int)), n_cut;
+	int rc = !tails || !meet_mask || !cut || !cut_flag;
 
-	for (int i = 0; i < n && rc == 0; i++)
-		rc = !(tails[i] = malloc((size_t)m->n_layers)) ? 1 : split_tail(m, specs[i], tails[i]);
-	if (rc && (!tails || !meet_mask || !cut))
+	if (rc)
 		fprintf(stderr, "dds-model: meet: out of memory\n");
+	for (int i = 0; i < n && rc == 0; i++) {
+		tails[i] = malloc((size_t)m->n_layers);
+		if (!tails[i])
+			fprintf(stderr, "dds-model: meet: out of memory\n");
+		rc = !tails[i] || split_tail(m, specs[i], tails[i]);
+	}
 	for (int k = 0; k < m->n_layers && rc == 0; k++) {
 		meet_mask[k] = 1;
 		for (int i = 0; i < n; i++)
 			meet_mask[k] &= tails[i][k];
 	}
-	n_cut = rc ? 0 : tail_inputs(m, meet_mask, cut);
+	n_cut = 0;
+	if (rc == 0) {
+		dds_model_mask_inputs(m, meet_mask, cut_flag);
+		for (int v = 0; v <= m->n_layers; v++)
+			if (cut_flag[v])
+				cut[n_cut++] = v;
+	}
 	if (rc == 0 && n_cut > 0 && cut[0] == 0) {
 		fprintf(stderr, "dds-model: meet: the shared tail reads the raw input: the splits "
 			"meet nowhere merge_at can name\n");
@@ -322,6 +315,7 @@ static int meet(const struct dds_model *m, char **specs, int n, bool json)
 		free(tails[i]);
 	free(tails);
 	free(meet_mask);
+	free(cut_flag);
 	free(cut);
 	return rc;
 }
