@@ -87,38 +87,28 @@ static int cuda_fail(const struct dds_plan *p, struct dds_err *err, int status,
 				call, what, func, line);
 }
 
-#define CUDA_TRY(x)                                                                          \
+/* One library call x returning a status of type T: on anything but ok, the error path above
+ * (allocation failures as DDS_BACKEND_ENOMEM, the rest as DDS_BACKEND_EDEVICE). */
+#define API_TRY(T, ok, is_alloc, to_string, x)                                               \
 	do {                                                                                 \
-		cudaError_t e_ = (x);                                                        \
-		if (e_ != cudaSuccess)                                                       \
+		T e_ = (x);                                                                  \
+		if (e_ != (ok))                                                              \
 			return cuda_fail(p, err,                                             \
-					 e_ == cudaErrorMemoryAllocation ? DDS_BACKEND_ENOMEM \
-									 : DDS_BACKEND_EDEVICE, \
-					 #x, cudaGetErrorString(e_), __func__, __LINE__);    \
+					 is_alloc(e_) ? DDS_BACKEND_ENOMEM : DDS_BACKEND_EDEVICE, \
+					 #x, to_string(e_), __func__, __LINE__);             \
 	} while (0)
+#define CUDA_IS_ALLOC(e) ((e) == cudaErrorMemoryAllocation)
 /* cuDNN 9's allocation failures: CUDNN_STATUS_ALLOC_FAILED is now only a deprecated alias of
  * the host one (cudnn_graph.h), so a failed device allocation needs its own name. */
 #define CUDNN_IS_ALLOC(e)                                              \
 	((e) == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED || \
 	 (e) == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED)
-#define CUDNN_TRY(x)                                                                         \
-	do {                                                                                 \
-		cudnnStatus_t e_ = (x);                                                      \
-		if (e_ != CUDNN_STATUS_SUCCESS)                                              \
-			return cuda_fail(p, err,                                             \
-					 CUDNN_IS_ALLOC(e_) ? DDS_BACKEND_ENOMEM                  \
-							    : DDS_BACKEND_EDEVICE,                \
-					 #x, cudnnGetErrorString(e_), __func__, __LINE__);   \
-	} while (0)
-#define CUBLAS_TRY(x)                                                                        \
-	do {                                                                                 \
-		cublasStatus_t e_ = (x);                                                     \
-		if (e_ != CUBLAS_STATUS_SUCCESS)                                             \
-			return cuda_fail(p, err,                                             \
-					 e_ == CUBLAS_STATUS_ALLOC_FAILED ? DDS_BACKEND_ENOMEM \
-									  : DDS_BACKEND_EDEVICE, \
-					 #x, cublasGetStatusString(e_), __func__, __LINE__); \
-	} while (0)
+#define CUBLAS_IS_ALLOC(e) ((e) == CUBLAS_STATUS_ALLOC_FAILED)
+#define CUDA_TRY(x) API_TRY(cudaError_t, cudaSuccess, CUDA_IS_ALLOC, cudaGetErrorString, x)
+#define CUDNN_TRY(x) \
+	API_TRY(cudnnStatus_t, CUDNN_STATUS_SUCCESS, CUDNN_IS_ALLOC, cudnnGetErrorString, x)
+#define CUBLAS_TRY(x) \
+	API_TRY(cublasStatus_t, CUBLAS_STATUS_SUCCESS, CUBLAS_IS_ALLOC, cublasGetStatusString, x)
 #define STATUS_TRY(x)                                                                        \
 	do {                                                                                 \
 		int s_ = (x);                                                                \
