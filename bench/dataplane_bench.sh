@@ -38,8 +38,9 @@ testpmd_pps() {
 		awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : 0)}'
 }
 
-printf "# machine: %s, %s cores; %s s per point; dds dataplane_bench\n" \
-	"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$(nproc)" "$SECONDS_PER"
+printf "# machine: %s, %s cores; %s s per point; dds dataplane_bench; MAC by %s\n" \
+	"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$(nproc)" "$SECONDS_PER" \
+	"$("$BENCH" mac 1400 0.01 | field impl)"
 printf "frag\treq\trps\tpps\tpayload_gbps\ttestpmd_pps\tmemcpy_pps\tmac_pps\tl2l4_pps\tpct_of_lower_limit\n" | tee "$TSV"
 for frag in $FRAGS; do
 	mbuf=$((frag < 1400 ? 2176 : frag + 400))

@@ -10,6 +10,9 @@ TEST_PKGS=(python3-torch python3-torchvision python3-networkx python3-scapy pyth
            clang libclang-rt-14-dev valgrind tshark tcpreplay jq)
 
 want=("${BUILD_PKGS[@]}")
+# intel-ipsec-mb, the protocol MAC's fast path, exists for amd64 only (libdpdk-dev pulls it in
+# there too; named so that the build does not depend on that).
+[[ $(dpkg --print-architecture) == amd64 ]] && want+=(libipsec-mb-dev)
 if [[ "${1:-}" == "--with-reference" ]]; then
     want+=("${CROSS_PKGS[@]}" "${TEST_PKGS[@]}")
 fi

@@ -149,6 +149,9 @@ bool dds_proto_mac_sign(uint8_t *dgram, size_t len, const uint8_t key[DDS_PROTO_
 /* True if the trailing tag verifies under key (constant-time compare); false for a short datagram
  * or when memory is lacking. Same per-thread key cache as dds_proto_mac_sign(). */
 bool dds_proto_mac_verify(const uint8_t *dgram, size_t len, const uint8_t key[DDS_PROTO_KEY_LEN]);
+/* The library computing the MAC in this build, with its version and code path, e.g.
+ * "intel-ipsec-mb 1.3.0 (avx512)" (x86-64 builds that found it) or "OpenSSL 3.0.17 ...". */
+const char *dds_proto_mac_impl(void);
 
 /* ---- encoders: each writes one signed datagram into out[cap]; returns its length, or 0 if it
  * does not fit in cap, the arguments are invalid or signing failed (nothing useful is left in

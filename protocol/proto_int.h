@@ -103,4 +103,23 @@ struct dds_proto_dev {
 /* The device's entry, or NULL if unknown. */
 struct dds_proto_dev *dds_proto_devtab_find(struct dds_proto_devtab *t, uint32_t device_id);
 
+/* ---- the GMAC primitive: AES-256-GCM with no plaintext, the datagram as AAD. Two
+ * implementations behind these four functions; meson builds one: gmac_ipsecmb.c (Intel's
+ * intel-ipsec-mb, x86-64, where found) or gmac_openssl.c (OpenSSL's EVP, everywhere). A key
+ * belongs to one thread at a time (mac.c keeps them per thread). ---- */
+
+struct gmac_key;
+
+/* An empty key object; NULL when out of memory. */
+struct gmac_key *gmac_key_new(void);
+/* Prepare k for key (AES key schedule and GHASH key). False when the library fails. */
+bool gmac_key_set(struct gmac_key *k, const uint8_t key[DDS_PROTO_KEY_LEN]);
+/* tag = AES-256-GCM(k, IV = iv, plaintext = none, AAD = aad[0 .. len)). False on failure. */
+bool gmac_key_tag(struct gmac_key *k, const uint8_t iv[DDS_PROTO_NONCE_LEN], const uint8_t *aad,
+		  size_t len, uint8_t tag[DDS_PROTO_TAG_LEN]);
+/* Wipe and free (NULL is accepted). */
+void gmac_key_free(struct gmac_key *k);
+/* Which implementation this build uses, e.g. "intel-ipsec-mb 1.3.0 (avx512)" or "OpenSSL ...". */
+const char *gmac_impl_name(void);
+
 #endif

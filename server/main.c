@@ -312,7 +312,8 @@ static void run(struct srv *s)
 	for (unsigned i = 0; i < nq; i++)
 		s->launch[i] = (struct dds_dp_launch){.dp = s->dp, .queue = (uint16_t)i,
 						      .stop = &force_quit};
-	fprintf(stderr, "dds-server: running, %u rx queue(s); SIGINT or SIGTERM stops\n", nq);
+	fprintf(stderr, "dds-server: running, %u rx queue(s), MAC by %s; SIGINT or SIGTERM stops\n",
+		nq, dds_proto_mac_impl());
 	if (rte_lcore_count() == 1) {
 		dds_dp_lcore_main(&s->launch[0]);
 	} else {

@@ -157,8 +157,9 @@ static int bench_mac(size_t frag, double seconds)
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 	} while (el < seconds);
-	printf("{\"pps\": %.0f, \"gbps\": %.3f, \"verified\": %s}\n", (double)n / el,
-	       (double)n * (double)frag * 8 / el / 1e9, ok == n ? "true" : "false");
+	printf("{\"pps\": %.0f, \"gbps\": %.3f, \"verified\": %s, \"impl\": \"%s\"}\n",
+	       (double)n / el, (double)n * (double)frag * 8 / el / 1e9, ok == n ? "true" : "false",
+	       dds_proto_mac_impl());
 	free(d);
 	return 0;
 }

@@ -337,6 +337,40 @@ START_TEST(mac_vectors)
 }
 END_TEST
 
+/* The signer's tag of d[0 .. len) equals libsodium's where it runs, verifies, and fails with
+ * the last AAD byte flipped. */
+static void mac_check_length(uint8_t *d, size_t len, const uint8_t key[32])
+{
+	uint8_t tag[16];
+	ck_assert(dds_proto_mac_sign(d, len, key));
+	if (sodium_gcm) {
+		sodium_tag(d, len, key, tag);
+		ck_assert_msg(memcmp(tag, d + len - 16, 16) == 0, "length %zu", len);
+	}
+	ck_assert(dds_proto_mac_verify(d, len, key));
+	d[len - 17] ^= 0x80;
+	ck_assert_msg(!dds_proto_mac_verify(d, len, key), "length %zu", len);
+	d[len - 17] ^= 0x80;
+}
+
+/* Every datagram length from the shortest to past the largest standard MTU, and some jumbo and
+ * maximal ones: the GHASH code paths differ by the length's remainder mod 16 and by its size in
+ * blocks. */
+START_TEST(mac_every_length)
+{
+	static uint8_t d[65535];
+	static const size_t big[] = {4095, 4096, 8920, 9000, 9017, 65535};
+	uint8_t key[32];
+	key_of(11, key);
+	for (size_t i = 0; i < sizeof d; i++)
+		d[i] = (uint8_t)(i * 167 + 13);
+	for (size_t len = 60; len <= 2200; len++)
+		mac_check_length(d, len, key);
+	for (size_t k = 0; k < sizeof big / sizeof *big; k++)
+		mac_check_length(d, big[k], key);
+}
+END_TEST
+
 /* One thread's nonces are its base plus 0, 1, 2, ...: consecutive 96-bit big-endian integers. */
 START_TEST(mac_nonce_counter)
 {
@@ -1174,6 +1208,7 @@ int main(void)
 			DDS_CHECK_TEST(vector_request),
 			DDS_CHECK_TEST(vector_singles),
 			DDS_CHECK_TEST(mac_vectors),
+			DDS_CHECK_TEST(mac_every_length),
 			DDS_CHECK_TEST(mac_nonce_counter),
 			DDS_CHECK_TEST(mac_key_cache),
 			DDS_CHECK_TEST(replay_window),
