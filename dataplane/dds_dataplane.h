@@ -115,6 +115,9 @@ struct dds_iface {
 	uint32_t ip;        /* network order */
 	uint16_t udp_port;  /* network order */
 	bool verify_udp_csum; /* a zero UDP checksum (none sent) is always accepted */
+	uint16_t udp_port_span; /* UDP destinations udp_port .. udp_port + span - 1 are ours;
+				 * 0 or 1: udp_port alone (the server). dds-loadgen --dpdk gives
+				 * each simulated device its own port. */
 };
 
 /* Where a reply goes: the sender of a request, as parsed. */

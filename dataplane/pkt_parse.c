@@ -46,6 +46,14 @@ static enum dds_ctr parse_icmp(const uint8_t *f, struct dds_pkt *out)
 	return DDS_CTR_rx_icmp_echo;
 }
 
+/* A destination port (as on the wire at p) in [udp_port, udp_port + span). */
+static bool udp_port_ours(const uint8_t *p, const struct dds_iface *me)
+{
+	uint32_t port = pkt_get16(p), first = pkt_get16((const uint8_t *)&me->udp_port);
+
+	return port >= first && port - first < (me->udp_port_span ? me->udp_port_span : 1u);
+}
+
 /* The UDP checksum: none sent (zero) is accepted; else the NIC's verdict, or the sum. */
 static bool udp_csum_ok(const uint8_t *f, const struct dds_pkt *out, uint16_t ulen, unsigned hw)
 {
@@ -73,7 +81,7 @@ static enum dds_ctr parse_udp(const uint8_t *f, const struct dds_iface *me, unsi
 	if (me->verify_udp_csum && !udp_csum_ok(f, out, ulen, hw))
 		return DDS_CTR_drop_udp_checksum;
 	memcpy(&out->src.port, udp, 2);
-	if (memcmp(udp + 2, &me->udp_port, 2) != 0 || out->src.port == 0)
+	if (!udp_port_ours(udp + 2, me) || out->src.port == 0)
 		return DDS_CTR_drop_udp_port;
 	out->l4_len = ulen;
 	out->payload_off = (uint16_t)(out->l4_off + DDS_UDP_HLEN);

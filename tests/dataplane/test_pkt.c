@@ -214,6 +214,35 @@ START_TEST(accepts_udp_of_every_size)
 }
 END_TEST
 
+/* udp_port_span: a destination is ours iff base <= port < base + max(span, 1), with no wrap
+ * past 65535; every port near each range's ends is checked against that rule. */
+START_TEST(udp_port_span_range)
+{
+	static const unsigned bases[] = {MY_PORT, 40000, 1, 65530, 65535};
+	static const unsigned spans[] = {0, 1, 2, 20, 100, 65535};
+
+	for (size_t b = 0; b < sizeof(bases) / sizeof(bases[0]); b++)
+		for (size_t s = 0; s < sizeof(spans) / sizeof(spans[0]); s++) {
+			struct dds_iface i = me();
+			unsigned width = spans[s] ? spans[s] : 1;
+
+			i.udp_port = (uint16_t)(((bases[b] & 0xff) << 8) | (bases[b] >> 8));
+			i.udp_port_span = (uint16_t)spans[s];
+			for (long d = (long)bases[b] - 3; d <= (long)bases[b] + (long)width + 3; d++) {
+				long port = ((d % 65536) + 65536) % 65536; /* what 16 bits carry */
+				struct tf t = tf_base(TF_UDP);
+				struct dds_pkt p;
+				bool ours = port >= (long)bases[b] && port < (long)bases[b] + (long)width;
+
+				t.dport = (uint16_t)port;
+				ck_assert_msg(parse_exact(frame, tf_encode(&t, frame), &i, &p) ==
+					      (ours ? DDS_CTR_rx_udp : DDS_CTR_drop_udp_port),
+					      "base %u span %u port %ld", bases[b], spans[s], port);
+			}
+		}
+}
+END_TEST
+
 START_TEST(accepts_options_zero_csum_and_no_verify)
 {
 	struct dds_iface i = me();
@@ -551,6 +580,7 @@ int main(void)
 		{ .name = "parse", .timeout = 60, .tests = DDS_CHECK_TESTS(
 			DDS_CHECK_TEST(accepts_udp_of_every_size),
 			DDS_CHECK_TEST(accepts_options_zero_csum_and_no_verify),
+			DDS_CHECK_TEST(udp_port_span_range),
 			DDS_CHECK_TEST(every_parse_drop_reason),
 			DDS_CHECK_TEST(every_truncation_is_dropped),
 			DDS_CHECK_TEST(arp_reply_is_correct),
