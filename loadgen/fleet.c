@@ -57,7 +57,6 @@ static int draw_profiles(const struct lg_opts *o, struct lg_fleet *f, char *err,
 
 		d->id = o->ids[i];
 		memcpy(d->key, o->keys[i], DDS_PROTO_KEY_LEN);
-		d->fd = -1;
 		d->next_id = first_id;
 		d->flops = o->flops_min + (o->flops_max - o->flops_min) * dds_rand_unit(&rng);
 		d->up_bw = log_uniform(o->up_min, o->up_max, &rng);

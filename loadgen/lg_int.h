@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/uio.h>
+#include <time.h>
 
 #include "dds_device.h"
 #include "dds_hist.h"
@@ -25,6 +27,15 @@
 #define LG_MAX_INFLIGHT 64    /* a device's replay window holds 64 request ids */
 #define LG_HIST_MAX_NS (600ull * 1000000000ull) /* latencies above 10 min count as 10 min */
 #define LG_NS 1000000000ull
+
+/* Clock c (CLOCK_MONOTONIC, CLOCK_REALTIME) in ns. */
+static inline uint64_t lg_clock_ns(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * LG_NS + (uint64_t)ts.tv_nsec;
+}
 
 /* ---- random numbers and arrivals (arrival.c) ---- */
 
@@ -116,8 +127,17 @@ struct lg_stats {
 	uint64_t meas_ns;       /* requests starting at or after this are measured */
 	double meas_s;          /* length of the measured window, seconds */
 	uint64_t send_stalls;   /* sends that waited for socket buffer space */
-	uint64_t send_errors;   /* datagrams the kernel refused (e.g. ECONNREFUSED) */
+	uint64_t send_errors;   /* datagrams not sent: the kernel refused them (e.g.
+				 * ECONNREFUSED), or the DPDK port's tx ring stayed full */
 	uint64_t rx_drops[DDS_PROTO_REASON__COUNT]; /* datagrams the devices' receiver dropped */
+	const char *io;         /* the I/O path that ran ("kernel", "dpdk"); NULL: none */
+	struct lg_port_stats {  /* --dpdk: the port's own counters (rte_eth_stats_get) at the end */
+		bool valid;
+		uint16_t port;
+		char driver[32];
+		uint64_t ipackets, opackets, imissed, oerrors;
+		unsigned mbufs_in_use; /* after the port closed: 0 unless mbufs leaked */
+	} port;
 };
 
 int lg_stats_init(struct lg_stats *s, int n_models, char *err, size_t err_len);
@@ -196,8 +216,13 @@ struct lg_opts {
 	unsigned requests;                /* --pcap-only: requests per device */
 	double price;                     /* --pcap-only: the price decisions use */
 	uint8_t src_mac[6], dst_mac[6];
-	uint32_t src_ip;                  /* pcap-only source address (network order) */
-	uint16_t src_port;                /* pcap-only: device i sends from src_port + i */
+	bool src_mac_set, dst_mac_set;    /* given (--dpdk: else the port's MAC, and ARP) */
+	uint32_t src_ip;                  /* pcap-only and --dpdk source address (network order) */
+	uint16_t src_port;                /* pcap-only, --dpdk: device i sends from src_port + i */
+	bool dpdk;                        /* --dpdk: the devices' traffic on a DPDK port */
+	int port;                         /* --port: its id; -1: the first available */
+	int eal_argc;                     /* the arguments after "--", for rte_eal_init */
+	char **eal_argv;                  /* (pointers into main's argv, not owned) */
 	/* the devices: ids and keys (from --config, or first_id.. with one key) */
 	uint32_t *ids;
 	uint8_t (*keys)[DDS_PROTO_KEY_LEN];
@@ -238,8 +263,7 @@ struct lg_dev {
 	uint64_t reg_id;          /* id of the last REGISTER sent */
 	unsigned reg_tries;
 	struct lg_flow flow;
-	int fd;
-	struct lg_addr addr;      /* for --pcap */
+	struct lg_addr addr;      /* its frames' addresses (--dpdk, --pcap) */
 	struct lg_req req[LG_MAX_INFLIGHT];
 	unsigned n_inflight;
 };
@@ -279,8 +303,49 @@ size_t lg_dev_frag(const struct lg_fleet *f, const struct lg_dev *d, const struc
 /* The pseudo-random payload covering at least `len` bytes (grown on demand), or NULL. */
 const void *lg_fleet_payload(struct lg_fleet *f, size_t len);
 
-/* ---- the run (run.c: live over UDP; pcaponly.c: a pcap without sending) ---- */
+/* ---- the live run's I/O (io_sock.c: a kernel UDP socket per device; io_dpdk.c: a DPDK port) ---- */
 
+#define LG_BURST 32 /* at most this many datagrams of one device per flush */
+
+struct lg_io; /* one path's state */
+
+/* Where an I/O path hands back what happened, to the run loop (run.c). */
+struct lg_io_sink {
+	void *arg;
+	/* datagram `dgram` of device d went out (called in the order they were queued) */
+	void (*sent)(void *arg, struct lg_dev *d, const struct iovec *dgram, uint64_t now);
+	/* a UDP payload for the devices arrived at `now`; the buffer is the path's, valid for
+	 * the call only */
+	void (*recv)(void *arg, const uint8_t *dgram, size_t len, uint64_t now);
+};
+
+/* One I/O path. The run loop (timers, requests, accounting) is the same for every path. */
+struct lg_io_ops {
+	const char *name; /* "kernel" or "dpdk": the report's "io" */
+	/* Open the endpoints of f's devices and fill each d->addr. Returns 0; -1 with err on a
+	 * failure; -2 with err when the path's arguments are wrong (dds-loadgen exits 2). *io is
+	 * set even on failure, for close. */
+	int (*open)(struct lg_fleet *f, struct lg_stats *s, const struct lg_io_sink *sink,
+		    struct lg_io **io, char *err, size_t err_len);
+	/* Send device d's n (<= LG_BURST) datagrams in order. Each ends in sink->sent or counts
+	 * in s->send_errors; each wait for room counts in s->send_stalls. */
+	void (*flush)(struct lg_io *io, struct lg_dev *d, const struct iovec *dgram, unsigned n,
+		      uint64_t now);
+	/* Hand what has arrived to sink->recv, waiting for it until `deadline` (CLOCK_MONOTONIC
+	 * ns) at most; may return earlier. */
+	void (*poll)(struct lg_io *io, uint64_t now, uint64_t deadline);
+	/* Release everything; NULL accepted. A port's counters go to s->port. */
+	void (*close)(struct lg_io *io, struct lg_stats *s);
+};
+
+extern const struct lg_io_ops lg_io_kernel;
+#ifdef LG_HAVE_DPDK
+extern const struct lg_io_ops lg_io_dpdk;
+#endif
+
+/* ---- the run (run.c: live, over an I/O path; pcaponly.c: a pcap without sending) ---- */
+
+/* 0; -1 with err; -2 with err when the I/O path's arguments are wrong (exit 2). */
 int lg_run_live(struct lg_fleet *f, struct lg_stats *s, char *err, size_t err_len);
 int lg_run_pcap_only(struct lg_fleet *f, struct lg_stats *s, char *err, size_t err_len);
 

@@ -1,4 +1,4 @@
-/* main.c: dds-loadgen: N simulated devices with real DDS protocol traffic over kernel UDP, or a pcap of it (docs/loadgen.md). */
+/* main.c: dds-loadgen: N simulated devices with real DDS protocol traffic over kernel UDP or a DPDK port, or a pcap of it (docs/loadgen.md). */
 #include "lg_int.h"
 
 int main(int argc, char **argv)
@@ -38,5 +38,5 @@ int main(int argc, char **argv)
 	lg_stats_free(&s);
 	lg_fleet_free(&f);
 	lg_opts_free(&o);
-	return rc ? 1 : 0;
+	return rc == -2 ? 2 : rc ? 1 : 0; /* -2: the I/O path's arguments (EAL, port) are wrong */
 }

@@ -15,7 +15,8 @@ static const char default_key[] =
 void lg_opts_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: dds-loadgen --models A.json[,B.json...] [options]   (docs/loadgen.md)\n"
+		"usage: dds-loadgen --models A.json[,B.json...] [options] [--dpdk [--port N] -- EAL-ARGS]\n"
+		"       (docs/loadgen.md)\n"
 		"  devices:  --devices N (100)  --config node.json  --first-id N (1)  --key HEX64\n"
 		"            --mix W1,W2,...  --seed S (1)  --flops MIN:MAX (10e9:15e9)\n"
 		"            --uplink-mbps MIN:MAX (1.1:100)  --downlink-mbps MIN:MAX (= uplink)\n"
@@ -26,7 +27,9 @@ void lg_opts_usage(FILE *f)
 		"  network:  --server IP[:PORT] (10.99.0.1:9000)  --bind IP\n"
 		"  output:   --json FILE  --quiet  --pcap FILE  --pcap-only  --requests K (10)\n"
 		"            --price P (1e-12)  --src-ip IP (10.99.0.2)  --src-port N (40000)\n"
-		"            --src-mac MAC (02:00:00:00:00:02)  --dst-mac MAC (ff:ff:ff:ff:ff:ff)\n");
+		"            --src-mac MAC (02:00:00:00:00:02)  --dst-mac MAC (ff:ff:ff:ff:ff:ff)\n"
+		"  dpdk:     --dpdk  --port N (the first)  --src-ip, --src-port (device i: +i)\n"
+		"            --src-mac (the port's)  --dst-mac (by ARP)  -- EAL-ARGS (for rte_eal_init)\n");
 }
 
 static int num(const char *flag, const char *s, double lo, double hi, double *out, char *err,
@@ -228,7 +231,7 @@ static void defaults(struct lg_opts *o)
 		.lambda = 0.1, .x0 = 1, .x_max = 100, .loop = LG_OPEN, .arrival = LG_POISSON,
 		.mtu = 1500, .busy_retries = 3, .max_inflight = LG_MAX_INFLIGHT,
 		.timeout_ms = 2000, .duration = 10, .server_port = 9000, .requests = 10,
-		.price = 1e-12, .src_port = 40000,
+		.price = 1e-12, .src_port = 40000, .port = -1,
 		.src_mac = {0x02, 0, 0, 0, 0, 0x02}, .dst_mac = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
 	};
 	for (int k = 0; k < LG_MAX_MODELS; k++)
@@ -242,6 +245,7 @@ enum {
 	O_X0, O_XMAX, O_RATE, O_ARRIVAL, O_CLOSED, O_THINK, O_DURATION, O_WARMUP, O_TIMEOUT,
 	O_RETRIES, O_INFLIGHT, O_MTU, O_SERVER, O_BIND, O_JSON, O_QUIET, O_PCAP, O_PCAP_ONLY,
 	O_REQUESTS, O_PRICE, O_SRC_IP, O_SRC_PORT, O_SRC_MAC, O_DST_MAC, O_FIRST_ID, O_KEY, O_HELP,
+	O_DPDK, O_PORT,
 };
 
 static const struct option long_opts[] = {
@@ -260,11 +264,12 @@ static const struct option long_opts[] = {
 	{"price", 1, NULL, O_PRICE}, {"src-ip", 1, NULL, O_SRC_IP},
 	{"src-port", 1, NULL, O_SRC_PORT}, {"src-mac", 1, NULL, O_SRC_MAC},
 	{"dst-mac", 1, NULL, O_DST_MAC}, {"first-id", 1, NULL, O_FIRST_ID},
-	{"key", 1, NULL, O_KEY}, {"help", 0, NULL, O_HELP}, {NULL, 0, NULL, 0}};
+	{"key", 1, NULL, O_KEY}, {"help", 0, NULL, O_HELP}, {"dpdk", 0, NULL, O_DPDK},
+	{"port", 1, NULL, O_PORT}, {NULL, 0, NULL, 0}};
 
 /* One flag with its argument; the flags' state that spans flags is in *st. */
 struct parse_state {
-	bool server_set, key_set, src_ip_set;
+	bool server_set, key_set, src_ip_set, bind_set, port_set;
 	int n_mix;
 	uint8_t key[DDS_PROTO_KEY_LEN];
 	double first_id;
@@ -322,7 +327,7 @@ static int one_flag(struct lg_opts *o, struct parse_state *st, int c, const char
 	case O_INFLIGHT: rc = num("--max-inflight", a, 1, LG_MAX_INFLIGHT, &v, err, err_len); o->max_inflight = (unsigned)v; break;
 	case O_MTU: rc = num("--mtu", a, 576, 65535, &v, err, err_len); o->mtu = (unsigned)v; break;
 	case O_SERVER: rc = ip_port("--server", a, &o->server_ip, &o->server_port, err, err_len); st->server_set = true; break;
-	case O_BIND: rc = ipv4("--bind", a, &o->bind_ip, err, err_len); break;
+	case O_BIND: rc = ipv4("--bind", a, &o->bind_ip, err, err_len); st->bind_set = true; break;
 	case O_JSON: o->json = a; break;
 	case O_QUIET: o->quiet = true; break;
 	case O_PCAP: o->pcap = a; break;
@@ -331,8 +336,10 @@ static int one_flag(struct lg_opts *o, struct parse_state *st, int c, const char
 	case O_PRICE: rc = num("--price", a, 1e-300, 1e300, &o->price, err, err_len); break;
 	case O_SRC_IP: rc = ipv4("--src-ip", a, &o->src_ip, err, err_len); st->src_ip_set = true; break;
 	case O_SRC_PORT: rc = num("--src-port", a, 1, 65535, &v, err, err_len); o->src_port = (uint16_t)v; break;
-	case O_SRC_MAC: rc = mac("--src-mac", a, o->src_mac, err, err_len); break;
-	case O_DST_MAC: rc = mac("--dst-mac", a, o->dst_mac, err, err_len); break;
+	case O_SRC_MAC: rc = mac("--src-mac", a, o->src_mac, err, err_len); o->src_mac_set = true; break;
+	case O_DST_MAC: rc = mac("--dst-mac", a, o->dst_mac, err, err_len); o->dst_mac_set = true; break;
+	case O_DPDK: o->dpdk = true; break;
+	case O_PORT: rc = num("--port", a, 0, 65535, &v, err, err_len); o->port = (int)v; st->port_set = true; break;
 	case O_FIRST_ID: rc = num("--first-id", a, 0, UINT32_MAX, &st->first_id, err, err_len); break;
 	case O_KEY: rc = hexkey("--key", a, st->key, err, err_len); st->key_set = true; break;
 	default: rc = dds_fail(err, err_len, "unknown or incomplete flag (see --help)"); break;
@@ -342,9 +349,41 @@ static int one_flag(struct lg_opts *o, struct parse_state *st, int c, const char
 	return rc;
 }
 
+/* The flags that go with --dpdk, and those that do not. */
+static int check_dpdk(const struct lg_opts *o, const struct parse_state *st, char *err,
+		      size_t err_len)
+{
+	if (!o->dpdk && o->eal_argc)
+		return dds_fail(err, err_len, "the arguments after '--' are for DPDK's EAL: they need "
+			       "--dpdk");
+	if (!o->dpdk && st->port_set)
+		return dds_fail(err, err_len, "--port needs --dpdk");
+	if (!o->dpdk)
+		return 0;
+	if (o->pcap_only)
+		return dds_fail(err, err_len, "--dpdk and --pcap-only exclude each other (--pcap-only "
+			       "sends nothing)");
+	if (st->bind_set)
+		return dds_fail(err, err_len, "--dpdk and --bind exclude each other (with --dpdk the "
+			       "devices send from --src-ip on the DPDK port)");
+	if (o->mtu > 9600)
+		return dds_fail(err, err_len, "--mtu %u: at most 9600 with --dpdk (a frame in one "
+			       "mbuf)", o->mtu);
+	if ((unsigned)o->src_port + (unsigned)o->n_devices - 1 > 65535)
+		return dds_fail(err, err_len, "--src-port %u with --devices %d: ports past 65535 "
+			       "(device i sends from --src-port + i)", o->src_port, o->n_devices);
+#ifndef LG_HAVE_DPDK
+	return dds_fail(err, err_len, "--dpdk: built without DPDK");
+#else
+	return 0;
+#endif
+}
+
 /* Checks across flags, then the device ids and keys. */
 static int finish(struct lg_opts *o, struct parse_state *st, char *err, size_t err_len)
 {
+	if (check_dpdk(o, st, err, err_len))
+		return -1;
 	if (o->pcap_only && !o->pcap)
 		return dds_fail(err, err_len, "--pcap-only needs --pcap FILE");
 	if (st->first_id + o->n_devices - 1 > UINT32_MAX)
@@ -381,12 +420,19 @@ static int finish(struct lg_opts *o, struct parse_state *st, char *err, size_t e
 int lg_opts_parse(int argc, char **argv, struct lg_opts *o, char *err, size_t err_len)
 {
 	struct parse_state st = {.first_id = 1};
-	int c;
+	int c, ours = argc;
 
 	defaults(o);
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--")) { /* what follows is the EAL's (--dpdk) */
+			ours = i;
+			o->eal_argc = argc - i - 1;
+			o->eal_argv = argv + i + 1;
+			break;
+		}
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(ours, argv, "h", long_opts, NULL)) != -1) {
 		if (c == 'h' || c == O_HELP)
 			return 1;
 		if (c == '?' || c == ':') {
@@ -397,7 +443,7 @@ int lg_opts_parse(int argc, char **argv, struct lg_opts *o, char *err, size_t er
 		if (one_flag(o, &st, c, optarg, err, err_len))
 			return -1;
 	}
-	if (optind < argc)
+	if (optind < ours)
 		return dds_fail(err, err_len, "unexpected argument '%s' (see --help)", argv[optind]);
 	return finish(o, &st, err, err_len);
 }

@@ -114,6 +114,13 @@ static void text_header(FILE *out, const struct lg_fleet *f, const struct lg_sta
 		"max %.3f ms, send stalls %lu, send errors %lu\n", (double)s->all.meas.sent / secs,
 		(double)s->all.meas.requests / secs, ms(lag.p99), ms(lag.max),
 		(unsigned long)s->send_stalls, (unsigned long)s->send_errors);
+	if (s->port.valid)
+		fprintf(out, "io: dpdk, port %u (%s): ipackets %lu opackets %lu imissed %lu oerrors "
+			"%lu\n", s->port.port, s->port.driver, (unsigned long)s->port.ipackets,
+			(unsigned long)s->port.opackets, (unsigned long)s->port.imissed,
+			(unsigned long)s->port.oerrors);
+	else
+		fprintf(out, "io: %s\n", s->io ? s->io : "none");
 }
 
 void lg_report_text(FILE *out, const struct lg_fleet *f, const struct lg_stats *s)
@@ -276,6 +283,13 @@ static json_t *j_report(const struct lg_fleet *f, const struct lg_stats *s)
 	json_object_set_new(root, "price_timeline", price);
 	json_object_set_new(root, "receive_drops", rx_drops);
 	json_object_set_new(root, "price_points_dropped", json_integer((json_int_t)s->price_dropped));
+	json_object_set_new(root, "io", json_string(s->io ? s->io : "none"));
+	if (s->port.valid)
+		json_object_set_new(root, "dpdk_port", json_pack("{sisssIsIsIsIsi}", "port",
+			(int)s->port.port, "driver", s->port.driver, "ipackets",
+			(json_int_t)s->port.ipackets, "opackets", (json_int_t)s->port.opackets,
+			"imissed", (json_int_t)s->port.imissed, "oerrors", (json_int_t)s->port.oerrors,
+			"mbufs_in_use", (int)s->port.mbufs_in_use));
 	return root;
 }
 

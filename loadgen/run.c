@@ -1,23 +1,14 @@
-/* run.c: the live run: every simulated device over its own kernel UDP socket, one thread, epoll and a timer heap. */
+/* run.c: the live run: every simulated device's requests, timers and accounting in one thread with a timer heap, over an I/O path (kernel sockets or DPDK). */
 #define _GNU_SOURCE
 #include "lg_int.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <time.h>
-#include <unistd.h>
 
 #define REG_TRIES 10
 #define REG_RETRY_NS (500ull * 1000000ull)
-#define SOCK_BUF (4 << 20)
-#define LG_BURST 32                /* datagrams per sendmmsg */
+#define POLL_MAX_NS 100000000ull   /* the I/O is polled at least every 100 ms (signals) */
 #define LG_BURST_BYTES (128 << 10) /* their bytes: room for the largest --mtu (65535) and more */
 
 enum timer_kind { T_ARRIVE, T_SEND, T_TIMEOUT, T_RETRY, T_REGISTER, T_TICK };
@@ -33,7 +24,8 @@ struct live {
 	struct lg_fleet *f;
 	struct lg_stats *s;
 	const struct lg_opts *o;
-	int ep;
+	const struct lg_io_ops *io_ops;
+	struct lg_io *io;
 	struct timer *heap;
 	size_t n_heap, cap_heap;
 	struct dds_proto_devtab *devs;
@@ -48,8 +40,7 @@ struct live {
 	char *err;
 	size_t err_len;
 	bool failed;
-	uint8_t dgram[65536];          /* a received datagram */
-	struct lg_burst {              /* datagrams of one device queued for one sendmmsg */
+	struct lg_burst {              /* datagrams of one device queued for one flush */
 		unsigned n;
 		size_t used;
 		struct iovec iov[LG_BURST];
@@ -63,14 +54,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	lg_stop = 1;
-}
-
-static uint64_t clock_ns(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (uint64_t)ts.tv_sec * LG_NS + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- timer heap (binary, min on t) ---- */
@@ -133,9 +116,10 @@ static void fatal(struct live *L, const char *why)
 
 /* ---- sending ---- */
 
-/* What a sent datagram counts: the stats, and the capture. */
-static void sent_dgram(struct live *L, struct lg_dev *d, const struct iovec *v, uint64_t now)
+/* What a sent datagram counts: the stats, and the capture (the I/O path's sink.sent). */
+static void sent_dgram(void *arg, struct lg_dev *d, const struct iovec *v, uint64_t now)
 {
+	struct live *L = arg;
 	char why[256];
 
 	lg_stats_datagram(L->s, d->model, v->iov_len);
@@ -144,36 +128,12 @@ static void sent_dgram(struct live *L, struct lg_dev *d, const struct iovec *v, 
 		fatal(L, why);
 }
 
-/* Send device d's queued datagrams with as few sendmmsg calls as the socket takes (a request's
- * fragments leave back to back, as from a device's NIC); waits for socket space when the
- * buffer is full. A datagram the kernel refuses (e.g. ECONNREFUSED from an ICMP error) is
- * lost and counted; the rest still go. */
+/* Send device d's queued datagrams through the I/O path. */
 static void send_flush(struct live *L, struct lg_dev *d, uint64_t now)
 {
 	struct lg_burst *b = &L->out;
-	struct mmsghdr mh[LG_BURST];
-	unsigned done = 0;
-	int tries = 0;
 
-	for (unsigned j = 0; j < b->n; j++)
-		mh[j] = (struct mmsghdr){.msg_hdr = {.msg_iov = &b->iov[j], .msg_iovlen = 1}};
-	while (done < b->n) {
-		int k = sendmmsg(d->fd, mh + done, b->n - done, 0);
-
-		if (k > 0) {
-			for (int j = 0; j < k; j++)
-				sent_dgram(L, d, &b->iov[done + (unsigned)j], now);
-			done += (unsigned)k;
-		} else if (k < 0 && (errno == EAGAIN || errno == ENOBUFS) && tries++ < 1000) {
-			struct pollfd pf = {.fd = d->fd, .events = POLLOUT};
-
-			L->s->send_stalls++;
-			poll(&pf, 1, 10);
-		} else {
-			L->s->send_errors++;
-			done++;
-		}
-	}
+	L->io_ops->flush(L->io, d, b->iov, b->n, now);
 	b->n = 0;
 	b->used = 0;
 }
@@ -432,7 +392,7 @@ static void on_register_reply(struct live *L, int i, const struct dds_proto_msg 
 		return;
 	}
 	if (++L->registered == L->f->n)
-		start_run(L, clock_ns(CLOCK_MONOTONIC));
+		start_run(L, lg_clock_ns(CLOCK_MONOTONIC));
 }
 
 /* An answer to a request (RESULT, ERROR, BUSY) of device i. */
@@ -489,57 +449,29 @@ static void on_message(struct live *L, const struct dds_proto_msg *m, uint64_t n
 		on_answer(L, i, m, now);
 }
 
-static void drain_socket(struct live *L, int fd)
+/* A datagram for the devices (the I/O path's sink.recv). */
+static void recv_dgram(void *arg, const uint8_t *dgram, size_t len, uint64_t now)
 {
-	for (int n = 0; n < 256; n++) {
-		ssize_t len = recv(fd, L->dgram, sizeof(L->dgram), 0);
-		struct dds_proto_event ev;
-		uint64_t now;
+	struct live *L = arg;
+	struct dds_proto_event ev;
 
-		if (len < 0)
-			return; /* EAGAIN, or an ICMP error reported on the socket */
-		now = clock_ns(CLOCK_MONOTONIC);
-		dds_proto_rx_input(L->rx, L->dgram, (size_t)len, now, &ev);
-		if (ev.kind == DDS_EV_COMPLETE)
-			free(ev.buf);
-		if (ev.kind != DDS_EV_NONE)
-			on_message(L, &ev.msg, now);
-	}
+	dds_proto_rx_input(L->rx, dgram, len, now, &ev);
+	if (ev.kind == DDS_EV_COMPLETE)
+		free(ev.buf);
+	if (ev.kind != DDS_EV_NONE)
+		on_message(L, &ev.msg, now);
 }
 
 /* ---- setup ---- */
 
-static int open_socket(struct live *L, int i)
+static const struct lg_io_ops *io_path(const struct lg_opts *o)
 {
-	struct lg_dev *d = &L->f->dev[i];
-	struct sockaddr_in me = {.sin_family = AF_INET, .sin_addr.s_addr = L->o->bind_ip};
-	struct sockaddr_in srv = {.sin_family = AF_INET, .sin_addr.s_addr = L->o->server_ip,
-				  .sin_port = htons(L->o->server_port)};
-	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-	socklen_t sl = sizeof(me);
-	int sz = SOCK_BUF;
-
-	d->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (d->fd < 0)
-		return dds_fail(L->err, L->err_len, "socket: %s", strerror(errno));
-	if (setsockopt(d->fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)))
-		setsockopt(d->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	if (setsockopt(d->fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)))
-		setsockopt(d->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	if (bind(d->fd, (struct sockaddr *)&me, sizeof(me)))
-		return dds_fail(L->err, L->err_len, "--bind: %s", strerror(errno));
-	if (connect(d->fd, (struct sockaddr *)&srv, sizeof(srv)))
-		return dds_fail(L->err, L->err_len, "--server: connect: %s", strerror(errno));
-	getsockname(d->fd, (struct sockaddr *)&me, &sl);
-	memcpy(d->addr.src_mac, L->o->src_mac, 6);
-	memcpy(d->addr.dst_mac, L->o->dst_mac, 6);
-	d->addr.src_ip = me.sin_addr.s_addr;
-	d->addr.dst_ip = L->o->server_ip;
-	d->addr.src_port = ntohs(me.sin_port);
-	d->addr.dst_port = L->o->server_port;
-	if (epoll_ctl(L->ep, EPOLL_CTL_ADD, d->fd, &ev))
-		return dds_fail(L->err, L->err_len, "epoll_ctl: %s", strerror(errno));
-	return 0;
+#ifdef LG_HAVE_DPDK
+	if (o->dpdk)
+		return &lg_io_dpdk;
+#endif
+	(void)o;
+	return &lg_io_kernel;
 }
 
 static int setup(struct live *L)
@@ -550,21 +482,23 @@ static int setup(struct live *L)
 		.max_slots_per_device = o->max_inflight, .max_bytes = 1ull << 32,
 		.max_bytes_per_device = 1ull << 30, .max_payload = 1u << 30,
 		.timeout_ns = (uint64_t)(o->timeout_ms * 1e6)};
+	struct lg_io_sink sink = {.arg = L, .sent = sent_dgram, .recv = recv_dgram};
+	int io_rc;
 
-	L->real_off = (int64_t)clock_ns(CLOCK_REALTIME) - (int64_t)clock_ns(CLOCK_MONOTONIC);
-	L->ep = epoll_create1(EPOLL_CLOEXEC);
+	L->real_off = (int64_t)lg_clock_ns(CLOCK_REALTIME) - (int64_t)lg_clock_ns(CLOCK_MONOTONIC);
 	L->devs = dds_proto_devtab_new((uint32_t)L->f->n);
-	if (L->ep < 0 || !L->devs)
-		return dds_fail(L->err, L->err_len, "epoll or device table: out of resources");
+	if (!L->devs)
+		return dds_fail(L->err, L->err_len, "device table: out of memory");
 	for (int i = 0; i < L->f->n; i++)
 		if (dds_proto_devtab_add(L->devs, L->f->dev[i].id, L->f->dev[i].key))
 			return dds_fail(L->err, L->err_len, "device table full");
 	L->rx = dds_proto_rx_new(&rc, L->devs, NULL);
 	if (!L->rx)
 		return dds_fail(L->err, L->err_len, "protocol receiver: bad config or out of memory");
-	for (int i = 0; i < L->f->n; i++)
-		if (open_socket(L, i))
-			return -1;
+	L->s->io = L->io_ops->name;
+	io_rc = L->io_ops->open(L->f, L->s, &sink, &L->io, L->err, L->err_len);
+	if (io_rc)
+		return io_rc;
 	if (o->pcap && !(L->pcap = lg_pcap_open(o->pcap, L->err, L->err_len)))
 		return -1;
 	return 0;
@@ -578,44 +512,34 @@ static void teardown(struct live *L)
 		L->s->rx_drops[r] = dds_proto_rx_count(L->rx, r);
 	if (L->pcap && lg_pcap_close(L->pcap, why, sizeof(why)) && !L->failed)
 		fatal(L, why);
-	for (int i = 0; i < L->f->n; i++)
-		if (L->f->dev[i].fd >= 0)
-			close(L->f->dev[i].fd);
+	L->io_ops->close(L->io, L->s);
 	dds_proto_rx_free(L->rx);
 	dds_proto_devtab_free(L->devs);
-	if (L->ep >= 0)
-		close(L->ep);
 	free(L->heap);
 }
 
-/* Wait for sockets until the next timer (at most 100 ms), then read what came. */
-static void poll_sockets(struct live *L, uint64_t now)
+/* Hand the I/O what came until the next timer (at most POLL_MAX_NS away). */
+static void poll_io(struct live *L, uint64_t now)
 {
-	struct epoll_event evs[64];
-	uint64_t wait = 100000000ull;
-	struct timespec ts;
-	int n;
+	uint64_t wait = POLL_MAX_NS;
 
 	if (L->n_heap)
 		wait = L->heap[0].t > now ? L->heap[0].t - now : 0;
-	if (wait > 100000000ull)
-		wait = 100000000ull;
-	ts = (struct timespec){.tv_sec = 0, .tv_nsec = (long)wait};
-	n = epoll_pwait2(L->ep, evs, 64, &ts, NULL);
-	for (int j = 0; j < n; j++)
-		drain_socket(L, L->f->dev[evs[j].data.u32].fd);
+	if (wait > POLL_MAX_NS)
+		wait = POLL_MAX_NS;
+	L->io_ops->poll(L->io, now, now + wait);
 }
 
-/* The loop: timers due, then sockets; it ends when every request started before the end has
+/* The loop: timers due, then the I/O; it ends when every request started before the end has
  * been answered or timed out. SIGINT/SIGTERM end the arrivals early. */
 static void loop(struct live *L)
 {
-	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+	uint64_t now = lg_clock_ns(CLOCK_MONOTONIC);
 
 	for (int i = 0; i < L->f->n && !L->failed; i++)
 		send_register(L, i, now);
 	while (!L->failed) {
-		now = clock_ns(CLOCK_MONOTONIC);
+		now = lg_clock_ns(CLOCK_MONOTONIC);
 		if (lg_stop && !L->started)
 			fatal(L, "interrupted before every device registered");
 		if (lg_stop && L->started && now < L->end_ns)
@@ -626,11 +550,11 @@ static void loop(struct live *L)
 			if (t.kind == T_ARRIVE && L->started && t.t >= L->end_ns)
 				continue;
 			on_timer(L, &t, now);
-			now = clock_ns(CLOCK_MONOTONIC); /* sending a large request takes a while */
+			now = lg_clock_ns(CLOCK_MONOTONIC); /* sending a large request takes a while */
 		}
 		if (L->failed || (L->started && now >= L->end_ns && !L->inflight))
 			break;
-		poll_sockets(L, now);
+		poll_io(L, now);
 	}
 	if (L->started) {
 		uint64_t end = now < L->end_ns ? now : L->end_ns;
@@ -647,15 +571,18 @@ int lg_run_live(struct lg_fleet *f, struct lg_stats *s, char *err, size_t err_le
 
 	if (!L)
 		return dds_fail(err, err_len, "out of memory");
-	*L = (struct live){.f = f, .s = s, .o = f->o, .ep = -1, .err = err, .err_len = err_len};
+	*L = (struct live){.f = f, .s = s, .o = f->o, .io_ops = io_path(f->o), .err = err,
+			   .err_len = err_len};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	if (setup(L))
+	rc = setup(L);
+	if (rc)
 		L->failed = true;
 	else
 		loop(L);
 	teardown(L);
-	rc = L->failed ? -1 : 0;
+	if (!rc)
+		rc = L->failed ? -1 : 0;
 	free(L);
 	return rc;
 }

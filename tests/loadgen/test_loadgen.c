@@ -257,9 +257,11 @@ END_TEST
 
 /* ---- flags ---- */
 
+/* argv stays until the next call: lg_opts keeps pointers into it (--config, EAL arguments). */
 static int parse(const char *line, struct lg_opts *o, char *err, size_t len)
 {
-	char buf[2048], *argv[64], *save = NULL;
+	static char buf[2048], *argv[64];
+	char *save = NULL;
 	int argc = 0, rc;
 
 	snprintf(buf, sizeof(buf), "dds-loadgen %s", line);
@@ -296,6 +298,17 @@ START_TEST(bad_flags_are_named)
 		{"--models m.json extra", "extra"},
 		{"--rate 2", "models"},
 		{"--models m.json --config /nonexistent/node.json", "--config"},
+		{"--models m.json --dpdk --pcap-only --pcap x.pcap", "--dpdk and --pcap-only"},
+		{"--models m.json --dpdk --bind 10.0.0.1", "--dpdk and --bind"},
+		{"--models m.json --dpdk --bind 0.0.0.0", "--dpdk and --bind"},
+		{"--models m.json -- --no-huge -l 1", "need --dpdk"},
+		{"--models m.json --port 0", "--port needs --dpdk"},
+		{"--models m.json --dpdk --port x", "--port"},
+		{"--models m.json --dpdk --port 65536", "--port"},
+		{"--models m.json --dpdk --mtu 9601", "--mtu 9601"},
+		{"--models m.json --dpdk --src-port 65530 --devices 7", "--src-port 65530"},
+		{"--models m.json --dpdk --dst-mac 02:00", "--dst-mac"},
+		{"--models m.json --dpdk extra -- -l 1", "extra"},
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -307,6 +320,42 @@ START_TEST(bad_flags_are_named)
 			      bad[i][0], err, bad[i][1]);
 		lg_opts_free(&o);
 	}
+}
+END_TEST
+
+/* --dpdk: what comes after "--" is the EAL's, untouched (its flags are not ours); the MACs
+ * count as given only when given. A build without DPDK refuses --dpdk alone, by name. */
+START_TEST(dpdk_flags)
+{
+	struct lg_opts o;
+	char err[512] = "";
+	int rc = parse("--models m.json --dpdk --port 2 --dst-mac 02:00:00:00:00:09 --src-port 50000 "
+		       "--mtu 9600 --devices 3 -- --no-huge --devices 5 -l 1", &o, err, sizeof(err));
+
+#ifdef LG_HAVE_DPDK
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert(o.dpdk);
+	ck_assert_int_eq(o.port, 2);
+	ck_assert_int_eq(o.n_devices, 3);
+	ck_assert_int_eq(o.eal_argc, 5);
+	ck_assert_str_eq(o.eal_argv[0], "--no-huge");
+	ck_assert_str_eq(o.eal_argv[1], "--devices");
+	ck_assert_str_eq(o.eal_argv[4], "1");
+	ck_assert(o.dst_mac_set && !o.src_mac_set);
+	ck_assert_uint_eq(o.dst_mac[5], 9);
+	lg_opts_free(&o);
+	ck_assert_int_eq(parse("--models m.json --dpdk --src-port 65531 --devices 5", &o, err,
+			       sizeof(err)), 0);
+	ck_assert_int_eq(o.port, -1);
+	ck_assert_int_eq(o.eal_argc, 0);
+#else
+	ck_assert_int_eq(rc, -1);
+	ck_assert_str_eq(err, "--dpdk: built without DPDK");
+#endif
+	lg_opts_free(&o);
+	ck_assert_int_eq(parse("--models m.json", &o, err, sizeof(err)), 0);
+	ck_assert(!o.dpdk && !o.dst_mac_set && !o.src_mac_set);
+	lg_opts_free(&o);
 }
 END_TEST
 
@@ -398,6 +447,7 @@ int main(void)
 	tcase_add_test(tc, closed_loop);
 	tcase_add_test(tc, stall_latencies_match_brute_force);
 	tcase_add_test(tc, bad_flags_are_named);
+	tcase_add_test(tc, dpdk_flags);
 	tcase_add_test(tc, config_devices);
 	tcase_add_test(tc, mix_assignment);
 	suite_add_tcase(s, tc);
