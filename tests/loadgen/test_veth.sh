@@ -47,6 +47,7 @@ for k in 0 1; do
 	[ "$(jget "$J" "len(d['models'][$k]['cdf_ms'])")" -gt 0 ] || fail "model $k: no CDF"
 done
 [ "$(jget "$J" "len(d['price_timeline'])")" -gt 0 ] || fail "no price received"
+[ "$(jget "$J" "['io']")" = kernel ] || fail "the report's io is $(jget "$J" "['io']"), not kernel"
 
 served=$(counter req_served) refused=$(counter req_refused) regs=$(counter tx_register_reply)
 echo "server: served $served, refused $refused, register replies $regs; loadgen: sent $sent, answered $answered, late $late"
