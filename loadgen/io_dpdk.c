@@ -160,6 +160,10 @@ static void arp_request(struct lg_io *io, uint32_t target_ip)
 	if (!m)
 		return;
 	p = (uint8_t *)rte_pktmbuf_append(m, 60); /* 42 bytes of ARP, padded to the minimum */
+	if (!p) {
+		rte_pktmbuf_free(m);
+		return;
+	}
 	memset(p, 0, 60);
 	memcpy(p, bcast, 6);
 	memcpy(p + 6, io->me.mac, 6);
