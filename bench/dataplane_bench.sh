@@ -10,7 +10,9 @@
 # core's per-fragment MAC verification, the ceiling the protocol itself sets, and the rate of
 # the L2-L4 path alone (the same capture sent to another UDP port: every datagram is parsed,
 # its UDP checksum verified, then dropped; once per fragment size). Results go to
-# stdout and to $OUT_DIR/dataplane_bench.tsv (default /tmp).
+# stdout and to $OUT_DIR/dataplane_bench.tsv (default /tmp). DP_BENCH_UDP_CSUM=0 in the
+# environment runs the daemon's path with interface.verify_udp_checksum false (the MAC still
+# covers every payload byte; the L2-L4 column then sums nothing either).
 set -u
 BUILD=${1:-build}
 SECONDS_PER=${2:-3}
