@@ -314,7 +314,7 @@ serve_run() {
 	/usr/bin/python3 -c 'import json, sys
 for r in json.load(open(sys.argv[1])):
     s = r["sched"]
-    print("== gpu_run: %s at %d/s: backend %s, %d batches, exec_failed %d"
+    print("== gpu_run: %s at %s/s: backend %s, %d batches, exec_failed %d"
           % (r["mode"], r["rate"], s["backend"], s["batches"], s["exec_failed"]))' \
 		"$1/serve_bench.json" | tee -a "$1/serve.log"
 }
