@@ -40,7 +40,8 @@ void dds_replay_commit(struct dds_replay *w, uint64_t id)
 		w->bitmap = shift >= 64 ? 0 : w->bitmap << shift;
 		w->top = id;
 	}
-	w->bitmap |= (uint64_t)1 << (w->top - id);
+	if (w->top - id < 64) /* an id below the window (accept_replays) leaves no mark */
+		w->bitmap |= (uint64_t)1 << (w->top - id);
 }
 
 /* Open addressing with linear probing over a power-of-two array at most half full. */

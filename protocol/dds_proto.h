@@ -184,7 +184,8 @@ struct dds_replay {
 };
 /* True if id is new: above top, or within 64 below it and not yet seen. Changes nothing. */
 bool dds_replay_check(const struct dds_replay *w, uint64_t id);
-/* Record id as seen (call only after dds_replay_check() returned true). */
+/* Record id as seen (after dds_replay_check() returned true; an id more than 63 below the top,
+ * which only a receiver with accept_replays records, leaves no mark). */
 void dds_replay_commit(struct dds_replay *w, uint64_t id);
 
 /* ---- device table: device id -> key and per-device receive state ---- */
@@ -217,6 +218,10 @@ struct dds_proto_rx_config {
 	uint64_t max_bytes_per_device;
 	uint32_t max_payload;          /* largest payload accepted */
 	uint64_t timeout_ns;           /* from the first fragment to completion */
+	bool accept_replays;           /* load tests with looped captures only: request ids are
+					* still recorded but not checked against the replay window,
+					* so a replayed datagram is accepted (and served) again.
+					* false (the default) refuses replays: DDS_DROP_REPLAY */
 };
 
 /* Where reassembled payloads live. alloc returns a buffer of `len` bytes for the message

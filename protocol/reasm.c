@@ -248,7 +248,7 @@ static int slot_new(struct dds_proto_rx *rx, struct dds_proto_dev *dev,
 		    const struct dds_proto_msg *m, uint64_t now, struct slot **out)
 {
 	uint32_t len = m->u.frag.tm.payload_len;
-	if (!dds_replay_check(&dev->window, m->h.request_id))
+	if (!rx->cfg.accept_replays && !dds_replay_check(&dev->window, m->h.request_id))
 		return DDS_DROP_REPLAY;
 	if (len > rx->cfg.max_payload)
 		return DDS_DROP_TOO_LARGE;
@@ -319,8 +319,10 @@ static int rx_fragment(struct dds_proto_rx *rx, struct dds_proto_dev *dev, uint6
 	return DDS_PROTO_OK;
 }
 
-/* An authenticated single-datagram message: replay check on its id (rounds for PRICE). */
-static int rx_single(struct dds_proto_dev *dev, struct dds_proto_event *ev)
+/* An authenticated single-datagram message: replay check on its id (rounds for PRICE), unless
+ * the receiver accepts replays. */
+static int rx_single(const struct dds_proto_rx *rx, struct dds_proto_dev *dev,
+		     struct dds_proto_event *ev)
 {
 	uint64_t id = ev->msg.h.request_id;
 	if (ev->msg.h.type == DDS_MSG_PRICE) {
@@ -329,7 +331,7 @@ static int rx_single(struct dds_proto_dev *dev, struct dds_proto_event *ev)
 		dev->have_round = true;
 		dev->last_round = id;
 	} else {
-		if (!dds_replay_check(&dev->window, id))
+		if (!rx->cfg.accept_replays && !dds_replay_check(&dev->window, id))
 			return DDS_DROP_REPLAY;
 		dds_replay_commit(&dev->window, id);
 	}
@@ -358,7 +360,7 @@ static int rx_datagram(struct dds_proto_rx *rx, const uint8_t *dgram, size_t len
 		return DDS_DROP_BAD_MAC;
 	if (ev->msg.h.type == DDS_MSG_REQUEST || ev->msg.h.type == DDS_MSG_RESULT)
 		return rx_fragment(rx, dev, now, ev);
-	return rx_single(dev, ev);
+	return rx_single(rx, dev, ev);
 }
 
 void dds_proto_rx_input(struct dds_proto_rx *rx, const uint8_t *dgram, size_t len,

@@ -48,6 +48,7 @@ static const struct key_spec keys[] = {
 	 1099511627776.0},
 	{"reassembly", "max_payload", KT_U32, OFF(dp.proto.max_payload), 4, 1073741824},
 	{"reassembly", "timeout_ms", KT_MS, OFF(dp.proto.timeout_ns), 1, 600000},
+	{"reassembly", "accept_replays", KT_BOOL, OFF(dp.proto.accept_replays), 0, 0},
 	{"engine", "kernels", KT_KERNELS, OFF(reference_kernels), 0, 0},
 	{"engine", "threads", KT_INT, OFF(engine_threads), 0, 256},
 	{"engine", "backend", KT_BACKEND, OFF(backend), 0, 0},

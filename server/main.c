@@ -314,6 +314,9 @@ static void run(struct srv *s)
 						      .stop = &force_quit};
 	fprintf(stderr, "dds-server: running, %u rx queue(s), MAC by %s; SIGINT or SIGTERM stops\n",
 		nq, dds_proto_mac_impl());
+	if (s->cfg.dp.proto.accept_replays)
+		fprintf(stderr, "dds-server: WARNING: reassembly.accept_replays is on: replayed "
+			"requests are served and billed again (for load tests only)\n");
 	if (rte_lcore_count() == 1) {
 		dds_dp_lcore_main(&s->launch[0]);
 	} else {

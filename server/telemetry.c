@@ -100,6 +100,8 @@ static int tel_cmd_state(const char *cmd, const char *params, struct rte_tel_dat
 	rte_tel_data_add_dict_int(d, "mtu", (int)tel.cfg->dp.mtu);
 	rte_tel_data_add_dict_string(d, "rx_checksum_offload", dds_dp_rx_csum(tel.dp));
 	rte_tel_data_add_dict_string(d, "mac_impl", dds_proto_mac_impl());
+	rte_tel_data_add_dict_string(d, "accept_replays",
+				     tel.cfg->dp.proto.accept_replays ? "true" : "false");
 	rte_tel_data_add_dict_int(d, "models", srv_exec_n_models(tel.x));
 	rte_tel_data_add_dict_int(d, "devices", (int)tel.cfg->n_devices);
 	snprintf(num, sizeof(num), "%.17g", pv.price);

@@ -97,6 +97,29 @@ if command -v tcpreplay > /dev/null; then
 	after=$(counter req_served)
 	echo "tcpreplay of a --pcap-only capture: $sent3 requests in it, the server served $((after - before))"
 	[ $((after - before)) = "$sent3" ] || fail "replayed $sent3 requests, the server served $((after - before))"
+	# The same capture again: every datagram is a replay now, dropped after its MAC.
+	replays=$(counter replay proto)
+	replay_pass() {
+		ip netns exec "$NS" tcpreplay -q -i "$VB" --multiplier 4 "$WORK/replay.pcap" > "$WORK/tcpreplay.out" 2>&1 ||
+			{ cat "$WORK/tcpreplay.out"; fail "tcpreplay"; }
+		sleep 1
+	}
+	replay_pass
+	[ "$(counter req_served)" = "$after" ] || fail "a second pass of the capture was served"
+	[ $(($(counter replay proto) - replays)) -ge "$sent3" ] || fail "a second pass: fewer replay drops than requests"
+	[ "$(counter accept_replays state)" = false ] || fail "accept_replays is on by default"
+	# A load-test node (reassembly.accept_replays) serves a looped capture on every pass.
+	server_stop
+	/usr/bin/python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c.setdefault("reassembly", {})["accept_replays"] = True; json.dump(c, open(sys.argv[2], "w"))' \
+		"$WORK/node.json" "$WORK/node_loadtest.json" || fail "writing the load-test config"
+	START_S=30 server_run "$WORK/node_loadtest.json"
+	[ "$(counter accept_replays state)" = true ] || fail "dds-ctl state: accept_replays is not true"
+	grep -q "WARNING: reassembly.accept_replays is on" "$WORK/server.err" || fail "no start warning for accept_replays"
+	replay_pass
+	replay_pass
+	echo "accept_replays: two passes of the capture, the server served $(counter req_served)"
+	[ "$(counter req_served)" = $((2 * sent3)) ] || fail "accept_replays: served $(counter req_served), want $((2 * sent3))"
+	[ "$(counter replay proto)" = 0 ] || fail "accept_replays: replay drops counted"
 else
 	echo "tcpreplay not installed: replay check skipped"
 fi
