@@ -622,6 +622,15 @@ END_TEST
 
 /* Forged, unknown-device, wrong-direction and replayed datagrams: dropped, counted, never
  * completed (so never billed). */
+/* Device 1's REGISTER (rx_mtu 1500, model 99) with request id `id` into m[cap]; its length. */
+static size_t register_dgram(uint64_t id, uint8_t *m, size_t cap)
+{
+	uint8_t key[32];
+	key_of(1, key);
+	struct dds_proto_hdr h = {.device_id = 1, .request_id = id, .model_hash = 99};
+	return dds_proto_encode_register(&h, 1500, key, m, cap);
+}
+
 START_TEST(rx_auth)
 {
 	make_rx(node_cfg(), NULL);
@@ -662,10 +671,8 @@ START_TEST(rx_auth)
 	complete_ok(&ev, 64);
 
 	/* REGISTER shares the window and comes back as a message. */
-	uint8_t key[32], m[128];
-	key_of(1, key);
-	struct dds_proto_hdr h = {.device_id = 1, .request_id = 201, .model_hash = 99};
-	len = dds_proto_encode_register(&h, 1500, key, m, sizeof m);
+	uint8_t m[128];
+	len = register_dgram(201, m, sizeof m);
 	dds_proto_rx_input(rx, m, len, 0, &ev);
 	expect(ev.reason, DDS_PROTO_OK);
 	ck_assert_int_eq(ev.kind, DDS_EV_MESSAGE);
@@ -705,10 +712,8 @@ START_TEST(rx_accept_replays)
 	expect(feed(&c, 0, &ev), DDS_PROTO_OK);
 	complete_ok(&ev, 64);
 
-	uint8_t key[32], m[128];
-	key_of(1, key);
-	struct dds_proto_hdr h = {.device_id = 1, .request_id = 3, .model_hash = 99};
-	len = dds_proto_encode_register(&h, 1500, key, m, sizeof m);
+	uint8_t m[128];
+	len = register_dgram(3, m, sizeof m);
 	for (int pass = 0; pass < 2; pass++) {
 		dds_proto_rx_input(rx, m, len, 0, &ev);
 		expect(ev.reason, DDS_PROTO_OK);
