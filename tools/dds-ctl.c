@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CTL_REPLY_MAX (64 * 1024)
@@ -17,10 +18,14 @@ static void usage(FILE *to)
 	fprintf(to,
 		"usage: dds-ctl [-p PREFIX | -s SOCKET] [COMMAND [PARAMS]]\n"
 		"       dds-ctl [-p PREFIX | -s SOCKET] latency [--json] [--reset]\n"
+		"       dds-ctl [-p PREFIX | -s SOCKET] rates [--interval S] [--count N] [--json]\n"
 		"  COMMAND   counters (default), state, proto, models, pricing, sched, queue N, or any\n"
 		"            telemetry command starting with '/' (\"/\" lists them all)\n"
 		"  latency   server-side latency per stage since the last reset, as a table in\n"
 		"            microseconds (--json: as JSON; --reset: print, then start afresh)\n"
+		"  rates     the counters that grew over each interval (default 1 s), per second; --count\n"
+		"            intervals (default 1; 0: until interrupted); --json: one JSON line each\n"
+		"            with interval_s, delta and per_s of every counter\n"
 		"  -p PREFIX the server's EAL --file-prefix (default: dds)\n"
 		"  -s SOCKET the telemetry socket's path (default: <runtime dir>/<prefix>/dpdk_telemetry.v2)\n"
 		"Prints the reply as JSON on stdout; exits 1 if the server cannot be reached, 3 if the\n"
@@ -134,11 +139,138 @@ static int print_latency(const char *reply, bool as_json)
 	return 0;
 }
 
+/* ---- rates: two readings of /dds/counters, the difference per second ---- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The counters object of a /dds/counters reply (owned by *root), or NULL. */
+static json_t *ctl_counters(int fd, char *reply, json_t **root)
+{
+	json_t *dict;
+
+	*root = NULL;
+	if (send(fd, "/dds/counters", 13, 0) < 0)
+		return NULL;
+	ssize_t n = recv(fd, reply, CTL_REPLY_MAX - 1, 0);
+	if (n <= 0)
+		return NULL;
+	reply[n] = '\0';
+	*root = json_loads(reply, 0, NULL);
+	dict = json_is_object(*root) ? json_object_iter_value(json_object_iter(*root)) : NULL;
+	return json_is_object(dict) ? dict : NULL;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* One interval's output: every counter's delta and rate (JSON), or the ones that grew, sorted. */
+static void print_rates(json_t *before, json_t *after, double dt, bool as_json)
+{
+	const char *key, *keys[512];
+	json_t *v, *delta = json_object(), *per_s = json_object(), *out = json_object();
+	size_t n = 0;
+	char *text;
+
+	json_object_foreach(after, key, v) {
+		json_int_t d = json_integer_value(v) - json_integer_value(json_object_get(before, key));
+
+		json_object_set_new(delta, key, json_integer(d));
+		json_object_set_new(per_s, key, json_real((double)d / dt));
+		if (d != 0 && n < sizeof(keys) / sizeof(keys[0]))
+			keys[n++] = key;
+	}
+	if (as_json) {
+		json_object_set_new(out, "interval_s", json_real(dt));
+		json_object_set(out, "delta", delta);
+		json_object_set(out, "per_s", per_s);
+		if ((text = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(12)))) {
+			printf("%s\n", text);
+			free(text);
+		}
+	} else {
+		qsort(keys, n, sizeof(keys[0]), key_cmp);
+		printf("over %.3f s:%s\n", dt, n ? "" : " nothing changed");
+		for (size_t i = 0; i < n; i++)
+			printf("  %-28s %14lld %16.1f/s\n", keys[i],
+			       (long long)json_integer_value(json_object_get(delta, keys[i])),
+			       json_real_value(json_object_get(per_s, keys[i])));
+	}
+	fflush(stdout);
+	json_decref(out);
+	json_decref(delta);
+	json_decref(per_s);
+}
+
+/* `count` intervals of `interval` seconds (0: until interrupted), each against the last reading. */
+static int run_rates(int fd, char *reply, double interval, long count, bool as_json)
+{
+	json_t *root0, *root1, *c0 = ctl_counters(fd, reply, &root0), *c1;
+	double t0 = now_s(), t1;
+
+	for (long i = 0; c0 && (count == 0 || i < count); i++) {
+		double wait = t0 + interval - now_s();
+		struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+
+		if (wait > 0)
+			nanosleep(&ts, NULL);
+		c1 = ctl_counters(fd, reply, &root1);
+		t1 = now_s();
+		if (!c1) {
+			json_decref(root1);
+			break;
+		}
+		print_rates(c0, c1, t1 - t0, as_json);
+		json_decref(root0);
+		root0 = root1;
+		c0 = c1;
+		t0 = t1;
+	}
+	if (!c0)
+		fprintf(stderr, "dds-ctl: rates: no counters from the server\n");
+	json_decref(root0);
+	return c0 ? 0 : 3;
+}
+
+/* rates' flags after the command word; -1 (usage) on anything else. */
+static int rates_args(int argc, char **argv, int i, double *interval, long *count, bool *as_json)
+{
+	for (; i < argc; i++) {
+		char *end = NULL;
+
+		if (!strcmp(argv[i], "--json")) {
+			*as_json = true;
+		} else if (!strcmp(argv[i], "--interval") && i + 1 < argc) {
+			*interval = strtod(argv[++i], &end);
+			if (*end || !(*interval >= 0.01 && *interval <= 3600))
+				return fprintf(stderr, "dds-ctl: rates: --interval: '%s' is not a number "
+					       "of seconds in [0.01, 3600]\n", argv[i]), -1;
+		} else if (!strcmp(argv[i], "--count") && i + 1 < argc) {
+			*count = strtol(argv[++i], &end, 10);
+			if (*end || *count < 0)
+				return fprintf(stderr, "dds-ctl: rates: --count: '%s' is not a count "
+					       "(0: until interrupted)\n", argv[i]), -1;
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *prefix = "dds", *sock = NULL;
 	char path[512], cmd[512], *reply;
-	bool latency = false, lat_json = false, lat_reset = false;
+	bool latency = false, lat_json = false, lat_reset = false, rates = false, rates_json = false;
+	double interval = 1.0;
+	long count = 1;
 	int o, fd, rc;
 
 	while ((o = getopt(argc, argv, "+p:s:h")) != -1) {
@@ -162,6 +294,12 @@ int main(int argc, char **argv)
 			}
 		}
 		snprintf(cmd, sizeof(cmd), "/dds/latency%s", lat_reset ? "_reset" : "");
+	} else if (optind < argc && !strcmp(argv[optind], "rates")) {
+		rates = true;
+		if (rates_args(argc, argv, optind + 1, &interval, &count, &rates_json)) {
+			usage(stderr);
+			return 2;
+		}
 	} else if (argc - optind > 2) {
 		usage(stderr);
 		return 2;
@@ -182,6 +320,13 @@ int main(int argc, char **argv)
 	if (fd < 0)
 		return 1;
 	reply = malloc(CTL_REPLY_MAX);
+	if (rates) {
+		rc = reply ? ctl_ask(fd, "/", reply) : -1; /* the greeting, then the command list */
+		rc = rc == 0 ? run_rates(fd, reply, interval, count, rates_json) : 1;
+		free(reply);
+		close(fd);
+		return rc;
+	}
 	rc = reply ? ctl_ask(fd, cmd, reply) : -1;
 	if (rc == 0 && !latency)
 		printf("%s\n", reply);

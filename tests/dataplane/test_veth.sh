@@ -6,6 +6,11 @@ SERVER=$1 CTL=$2 CLIENT=$3 MODEL=$4 MODEL2=$5 KIND=${6:-af_packet}
 
 veth_setup
 server_start
+# dds-ctl rates samples the counters every 0.2 s through the whole exchange below.
+served0=$(counter req_served)
+"$CTL" -p "$PREFIX" rates --interval 0.2 --count 0 --json > "$WORK/rates.jsonl" &
+RPID=$!
+sleep 0.3
 # A capture of the whole exchange, decoded afterwards with the Wireshark dissector.
 LUA=${DDS_SOURCE_ROOT:-$(dirname "$0")/../..}/docs/dissector/dds.lua
 CAP=
@@ -33,7 +38,24 @@ if [ -n "$CAP" ]; then
 	echo "capture decoded: $(sort "$WORK/types" | uniq -c | tr '\n' ' ')(1 REGISTER 2 REPLY 3 REQUEST 4 RESULT 6 ERROR)"
 	for t in 1 2 3 4 6; do grep -qx "$t" "$WORK/types" || fail "no DDS type $t in the capture"; done
 fi
+sleep 0.5
+kill "$RPID"
+wait "$RPID" 2>/dev/null
 served=$(counter req_served)
+# Its intervals add up to what the counters grew by, each rate is its delta over its interval.
+/usr/bin/python3 - "$WORK/rates.jsonl" $((served - served0)) <<'EOP' || fail "dds-ctl rates"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) >= 5, f"{len(rows)} intervals"
+total = sum(r["delta"]["req_served"] for r in rows)
+assert total == int(sys.argv[2]), f"rates add up to {total} served, the counters grew by {sys.argv[2]}"
+for r in rows:
+    assert 0.15 < r["interval_s"] < 2.0, r["interval_s"]
+    for k, d in r["delta"].items():
+        assert d >= 0 and abs(r["per_s"][k] - d / r["interval_s"]) <= 1e-6 * max(1, d), k
+print(f"dds-ctl rates: {len(rows)} intervals, {total} served in them, peak "
+      f"{max(r['per_s']['rx_pkts'] for r in rows):.0f} rx packets/s")
+EOP
 refused=$(counter req_refused)
 arp=$(counter tx_arp_reply)
 csum=$(counter drop_udp_checksum)
