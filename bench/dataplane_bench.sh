@@ -12,7 +12,8 @@
 # its UDP checksum verified, then dropped; once per fragment size). Results go to
 # stdout and to $OUT_DIR/dataplane_bench.tsv (default /tmp). DP_BENCH_UDP_CSUM=0 in the
 # environment runs the daemon's path with interface.verify_udp_checksum false (the MAC still
-# covers every payload byte; the L2-L4 column then sums nothing either).
+# covers every payload byte; the L2-L4 column then sums nothing either). With gnuplot, also
+# $OUT_DIR/dataplane_bench.png: each point's rate beside its limits.
 set -u
 BUILD=${1:-build}
 SECONDS_PER=${2:-3}
@@ -70,3 +71,28 @@ for frag in $FRAGS; do
 	done
 done
 echo "# target: >= 70% of the lower limit at 1400-byte fragments; mac_pps is the protocol's own ceiling"
+
+# The table as a picture: per point, our rate beside its limits and ceilings (log scale).
+if command -v gnuplot >/dev/null; then
+	gnuplot <<-EOG && echo "plot: $OUT_DIR/dataplane_bench.png"
+	set terminal pngcairo size 1000,560
+	set output "$OUT_DIR/dataplane_bench.png"
+	set title "One rx core, pcap replay: packets/s against the limits (${SECONDS_PER} s per point)"
+	set style data histograms
+	set style histogram clustered gap 1
+	set style fill solid 0.8 border -1
+	set logscale y
+	set yrange [1e5:*]
+	set ylabel "packets/s (log)"
+	set xlabel "fragment size, request size" offset 0,-1
+	set bmargin 5
+	set key outside right
+	set grid ytics
+	set datafile separator "\t"
+	set format y "%.0e"
+	plot "$TSV" every ::1 using 4:xtic(sprintf("%s B\\n%d KiB", strcol(1), column(2) / 1024)) \
+	     title "dds dataplane", "" every ::1 using 6 title "testpmd io", \
+	     "" every ::1 using 7 title "memcpy", "" every ::1 using 8 title "MAC alone", \
+	     "" every ::1 using 9 title "L2-L4 alone"
+	EOG
+fi
