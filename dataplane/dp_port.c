@@ -139,12 +139,23 @@ static int dp_cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* A branch-free binary search: it runs for every authenticated datagram, where bsearch (a
+ * comparator call and a mispredicted branch per step) took about 2.5% of an rx core. b ends
+ * at the last id <= the one sought (the ids are unique and ascending). */
 int dp_dev_index(const struct dds_dp *dp, uint32_t id)
 {
-	const uint32_t *hit = dp->cfg.n_devices ? bsearch(&id, dp->dev_ids, dp->cfg.n_devices,
-							  sizeof(id), dp_cmp_u32) : NULL;
+	const uint32_t *b = dp->dev_ids;
+	uint32_t n = dp->cfg.n_devices;
 
-	return hit ? (int)(hit - dp->dev_ids) : -1;
+	if (n == 0)
+		return -1;
+	while (n > 1) {
+		uint32_t half = n / 2;
+
+		b = b[half] <= id ? b + half : b;
+		n -= half;
+	}
+	return *b == id ? (int)(b - dp->dev_ids) : -1;
 }
 
 /* The configured ids, sorted for dp_dev_index(). */
