@@ -30,6 +30,12 @@ static inline void pkt_put16(uint8_t *p, uint16_t v)
 
 /* One's complement sum of a buffer, unfolded, added to `sum`; callers fold with pkt_csum_fold. */
 uint64_t pkt_csum_add(uint64_t sum, const void *buf, size_t len);
+/* Its two loops, for the tests: the buffer's sum in native byte order, folded to 16 bits. The
+ * AVX2 one only where the CPU has AVX2 (pkt_csum_add picks). */
+uint64_t pkt_csum_native(const void *buf, size_t len);
+#if defined(__x86_64__)
+uint64_t pkt_csum_native_avx2(const void *buf, size_t len);
+#endif
 
 static inline uint16_t pkt_csum_fold(uint64_t sum)
 {
