@@ -10,10 +10,12 @@
  * cudnnFindConvolutionForwardAlgorithm chose for each batch bucket.
  *
  * Batch buckets: 1, 2, 4, ... up to max_batch (and max_batch itself). A batch of n runs the
- * smallest bucket B >= n: rows n..B-1 hold stale (finite: zeroed at creation) data and are
- * computed and dropped, since every op is per sample. So each bucket's whole run (copy in,
- * layers, copy out) has fixed shapes and addresses and is captured once as a CUDA graph at its
- * first run; later runs are one graph launch. A bucket whose capture fails runs eagerly.
+ * smallest bucket B >= n: rows n..B-1 hold what an earlier, larger batch left in the input
+ * staging (zeros before that; not necessarily finite, as a request may send any floats) and are
+ * computed and dropped: every op is per sample, so nothing crosses into rows 0..n-1. So each
+ * bucket's whole run (copy in, layers, copy out) has fixed shapes and addresses and is captured
+ * once as a CUDA graph at its first run, after one eager run of it; later runs are one graph
+ * launch. A bucket whose capture fails runs eagerly.
  *
  * Precision: no TF32 anywhere (cuDNN FMA math only, cuBLAS default math, which for float is
  * plain FMA), so results stay within float rounding of the CPU engine (tests/gpu states the
@@ -818,9 +820,12 @@ static void cuda_log(const struct dds_plan *p, const char *line)
 		fprintf(stderr, "%s\n", line);
 }
 
-/* Capture bucket k's run as a graph. On failure (some library call that cannot be captured)
- * the bucket is marked to run eagerly, the capture's error is cleared and logged (once per
- * bucket: a slower eager bucket then says why), and OK is returned. */
+/* Capture bucket k's run as a graph, after one eager run of it (as PyTorch warms up before a
+ * capture): the libraries' lazy set-up on first use (module loading, cuBLAS and cuDNN internals)
+ * then happens outside the capture, where it may allocate and synchronise. A failed eager run
+ * is the run's error. On a failed capture (some library call that cannot be captured) the
+ * bucket is marked to run eagerly, the capture's error is cleared and logged (once per bucket:
+ * a slower eager bucket then says why), and OK is returned. */
 static int capture_bucket(struct dds_plan *p, int k, struct dds_err *err)
 {
 	struct cuda_plan *cp = p->context;
@@ -828,6 +833,8 @@ static int capture_bucket(struct dds_plan *p, int k, struct dds_err *err)
 	struct dds_err cerr = {{0}};
 	char line[700];
 
+	STATUS_TRY(enqueue_bucket(p, k, err));
+	CUDA_TRY(cudaStreamSynchronize(cp->st));
 	CUDA_TRY(cudaStreamBeginCapture(cp->st, cudaStreamCaptureModeThreadLocal));
 	int rc = enqueue_bucket(p, k, &cerr);
 	cudaError_t ce = cudaStreamEndCapture(cp->st, &g);
