@@ -209,7 +209,8 @@ static void print_rates(json_t *before, json_t *after, double dt, bool as_json)
 	json_decref(per_s);
 }
 
-/* `count` intervals of `interval` seconds (0: until interrupted), each against the last reading. */
+/* `count` intervals of `interval` seconds (0: until interrupted), each against the last reading.
+ * 0; 3 when the first reading fails; 1 when the server stops answering later. */
 static int run_rates(int fd, char *reply, double interval, long count, bool as_json)
 {
 	json_t *root0, *root1, *c0 = ctl_counters(fd, reply, &root0), *c1;
@@ -223,9 +224,12 @@ static int run_rates(int fd, char *reply, double interval, long count, bool as_j
 			nanosleep(&ts, NULL);
 		c1 = ctl_counters(fd, reply, &root1);
 		t1 = now_s();
-		if (!c1) {
+		if (!c1) { /* the server stopped (counters only grow while it runs) */
 			json_decref(root1);
-			break;
+			fprintf(stderr, "dds-ctl: rates: the server stopped answering after %ld "
+				"interval(s)\n", i);
+			json_decref(root0);
+			return 1;
 		}
 		print_rates(c0, c1, t1 - t0, as_json);
 		json_decref(root0);
