@@ -33,6 +33,7 @@
 struct rte_ring;
 
 #define DDS_DP_MAX_QUEUES 16
+#define DDS_DP_MAX_MODELS 16 /* models with latency histograms of their own */
 #define DDS_DP_BUSY (-1) /* a job's verdict: no capacity now, answer BUSY with retry_ms */
 
 /* The server-side latency intervals every served request adds to its queue's histograms
@@ -150,6 +151,8 @@ struct dds_dp_cfg {
 	uint64_t price_recent_ns; /* PRICE goes to devices heard from this recently */
 	uint64_t stop_wait_ns;    /* at stop, how long a queue waits for the jobs it handed out */
 	uint32_t busy_retry_ms;   /* retry_ms of a BUSY sent when the executor refuses a job */
+	const uint64_t *model_hashes; /* the models served (wire hashes): each gets latency */
+	int n_models;                 /* histograms of its own; 0 .. DDS_DP_MAX_MODELS */
 };
 
 struct dds_dp;
@@ -190,9 +193,10 @@ unsigned dds_dp_mbufs_in_use(const struct dds_dp *dp);
 uint64_t dds_dp_now_ns(const struct dds_dp *dp);
 
 struct dds_hist;
-/* The latency histogram `lat` (enum dds_dp_lat, ns) merged over queues into out, a histogram
- * made by dds_dp_hist_new(). Any thread, while the loops record. Returns 0, or -1 (bad lat). */
-int dds_dp_latency(const struct dds_dp *dp, int lat, struct dds_hist *out);
+/* The latency histogram `lat` (enum dds_dp_lat, ns) of all models (model -1) or of model
+ * `model` (its index in cfg.model_hashes), merged over queues into out, a histogram made by
+ * dds_dp_hist_new(). Any thread, while the loops record. Returns 0, or -1 (bad lat or model). */
+int dds_dp_latency(const struct dds_dp *dp, int model, int lat, struct dds_hist *out);
 /* An empty histogram of the shape the queues use (NULL if out of memory). */
 struct dds_hist *dds_dp_hist_new(void);
 

@@ -33,7 +33,7 @@ struct dp_queue {
 	uint32_t inflight;       /* jobs handed out and not back yet */
 	uint64_t price_round;    /* the last round announced with PRICE */
 	struct dp_dev *dev;      /* n_devices entries */
-	struct dds_hist *lat[DDS_DP_LAT__COUNT];
+	struct dds_hist *lat[DDS_DP_MAX_MODELS + 1][DDS_DP_LAT__COUNT]; /* [0]: all; [1 + m] */
 	uint16_t id;
 	uint16_t ip_id;
 } __rte_cache_aligned;

@@ -187,11 +187,13 @@ static void dp_send_result(struct dds_dp *dp, struct dp_queue *q, const struct d
 	dds_ctr_add(&q->ctr, DDS_CTR_req_served, 1);
 }
 
-/* The intervals of a served request into this queue's histograms (the lcore is their only
- * writer). A clock step backwards counts as 0. */
-static void dp_record(struct dp_queue *q, const uint64_t *t)
+/* The intervals of a served request of model `hash` into this queue's histograms, all models'
+ * and its own (the lcore is their only writer). A clock step backwards counts as 0. */
+static void dp_record(const struct dds_dp *dp, struct dp_queue *q, uint64_t hash,
+		      const uint64_t *t)
 {
 	uint64_t v[DDS_DP_LAT__COUNT];
+	int m = 0;
 
 #define DP_LAT_SPAN(name, from, to)                                                               \
 	v[DDS_DP_LAT_##name] = t[DDS_STAGE_##to] > t[DDS_STAGE_##from]                            \
@@ -200,8 +202,13 @@ static void dp_record(struct dp_queue *q, const uint64_t *t)
 #undef DP_LAT_SPAN
 	v[DDS_DP_LAT_overhead] = v[DDS_DP_LAT_end_to_end] - RTE_MIN(v[DDS_DP_LAT_compute],
 								    v[DDS_DP_LAT_end_to_end]);
-	for (int i = 0; i < DDS_DP_LAT__COUNT; i++)
-		dds_hist_record(q->lat[i], v[i]);
+	while (m < dp->cfg.n_models && dp->cfg.model_hashes[m] != hash)
+		m++;
+	for (int i = 0; i < DDS_DP_LAT__COUNT; i++) {
+		dds_hist_record(q->lat[0][i], v[i]);
+		if (m < dp->cfg.n_models)
+			dds_hist_record(q->lat[1 + m][i], v[i]);
+	}
 }
 
 /* A request served: its budget joins the market, the RESULT goes out, its stages are recorded. */
@@ -213,7 +220,7 @@ static void dp_serve(struct dds_dp *dp, struct dp_queue *q, const struct dds_pro
 		dp->ops.budget(dp->ops.arg, h->device_id, budget);
 	dp_send_result(dp, q, h, to, res);
 	t[DDS_STAGE_sent] = dds_dp_now_ns(dp);
-	dp_record(q, t);
+	dp_record(dp, q, h->model_hash, t);
 }
 
 /* A job back from the executor: answer it and free it. */

@@ -181,11 +181,10 @@ static int dp_make_queue_state(struct dds_dp *dp, struct dp_queue *q)
 	q->done = rte_ring_create(name, DP_RING_SIZE, rte_eth_dev_socket_id(dp->cfg.port_id),
 				  RING_F_SP_ENQ | RING_F_SC_DEQ);
 	q->dev = calloc(dp->cfg.n_devices + 1, sizeof(*q->dev));
-	for (int i = 0; i < DDS_DP_LAT__COUNT; i++)
-		q->lat[i] = dds_dp_hist_new();
-	for (int i = 0; i < DDS_DP_LAT__COUNT; i++)
-		if (!q->lat[i])
-			return -1;
+	for (int m = 0; m <= dp->cfg.n_models; m++)
+		for (int i = 0; i < DDS_DP_LAT__COUNT; i++)
+			if (!(q->lat[m][i] = dds_dp_hist_new()))
+				return -1;
 	return q->done && q->dev ? 0 : -1;
 }
 
@@ -272,8 +271,9 @@ void dds_dp_free(struct dds_dp *dp)
 		while (q->done && rte_ring_dequeue(q->done, &job) == 0)
 			dds_dp_job_free(job);
 		rte_ring_free(q->done);
-		for (int k = 0; k < DDS_DP_LAT__COUNT; k++)
-			dds_hist_free(q->lat[k]);
+		for (int m = 0; m <= DDS_DP_MAX_MODELS; m++)
+			for (int k = 0; k < DDS_DP_LAT__COUNT; k++)
+				dds_hist_free(q->lat[m][k]);
 		free(q->dev);
 		dds_proto_rx_free(q->rx);
 		dds_proto_devtab_free(q->devs);
@@ -342,16 +342,18 @@ struct dds_hist *dds_dp_hist_new(void)
 	return dds_hist_new(DP_HIST_MAX_NS);
 }
 
-int dds_dp_latency(const struct dds_dp *dp, int lat, struct dds_hist *out)
+int dds_dp_latency(const struct dds_dp *dp, int model, int lat, struct dds_hist *out)
 {
 	struct dds_hist *one;
 	int rc = 0;
 
-	if (lat < 0 || lat >= DDS_DP_LAT__COUNT || !(one = dds_hist_clone(out)))
+	if (lat < 0 || lat >= DDS_DP_LAT__COUNT || model < -1 || model >= dp->cfg.n_models ||
+	    !(one = dds_hist_clone(out)))
 		return -1;
 	dds_hist_clear(out);
 	for (int q = 0; q < dp->cfg.n_queues && rc == 0; q++)
-		rc = dds_hist_snapshot(dp->q[q].lat[lat], one) || dds_hist_add(out, one) ? -1 : 0;
+		rc = dds_hist_snapshot(dp->q[q].lat[model + 1][lat], one) || dds_hist_add(out, one)
+			     ? -1 : 0;
 	dds_hist_free(one);
 	return rc;
 }

@@ -117,6 +117,11 @@ wait "$LPID" || { echo "demo: dds-loadgen failed (see $OUT/loadgen.log)"; exit 1
 for c in latency counters proto pricing sched; do
     if [[ $c == latency ]]; then
         "$B/server/dds-ctl" -p "$PREFIX" latency --json >"$OUT/server_latency.json"
+        # and per model, by the names the server lists
+        "$B/server/dds-ctl" -p "$PREFIX" models >"$OUT/server_models.json"
+        for m in $(/usr/bin/python3 -c 'import json, sys; print(" ".join(list(json.load(open(sys.argv[1])).values())[0].values()))' "$OUT/server_models.json"); do
+            "$B/server/dds-ctl" -p "$PREFIX" latency --json --model "$m" >"$OUT/server_latency_$m.json"
+        done
     else
         "$B/server/dds-ctl" -p "$PREFIX" "$c" >"$OUT/server_$c.json"
     fi

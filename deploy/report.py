@@ -221,6 +221,20 @@ def cmd_report(a):
     p("  waiting while it computes; queue: in the scheduler; compute: the batch; return: -> sent;")
     p("  overhead = end_to_end - compute, so it holds all waiting when the node is loaded: the")
     p("  unloaded path's cost, target p99 <= 50 us, is measured by bench/serve_bench.sh, docs/latency.md)")
+    per_model = {}
+    for m in lg["models"]:
+        path = os.path.join(out, "server_latency_%s.json" % m["name"])
+        if os.path.exists(path):
+            per_model[m["name"]] = server_stages(load_json(path, "dds-ctl latency --model"))
+    if per_model:
+        p("Server-side latency per model (us; dds-ctl latency --model):")
+        p("  %-14s %8s %10s %10s %10s %10s %10s %10s" % (
+            "model", "count", "compute50", "compute99", "e2e p50", "e2e p99", "ovh p50", "ovh p99"))
+        for name, st in per_model.items():
+            cp, e2e, ov = st["compute"], st["end_to_end"], st["overhead"]
+            p("  %-14s %8d %10.1f %10.1f %10.1f %10.1f %10.1f %10.1f" % (
+                name, e2e["count"], cp["p50_us"], cp["p99_us"], e2e["p50_us"], e2e["p99_us"],
+                ov["p50_us"], ov["p99_us"]))
     p("")
     drops = {k: v for k, v in ctr.items() if k.startswith("drop_") and v}
     pdrops = {k: v for k, v in proto.items() if k != "ok" and isinstance(v, int) and v}
@@ -240,6 +254,7 @@ def cmd_report(a):
               "models": [{k: m[k] for k in ("name", "devices", "counts", "budget", "splits", "latency_ms",
                                             "errors_by_reason") if k in m} for m in lg["models"]],
               "overall_latency_ms": lg["overall"]["latency_ms"], "server_stages_us": stages,
+              "server_stages_us_by_model": per_model,
               "node_counters": ctr, "protocol_drops": pdrops, "generator": gen, "figures": figs}
     with open(os.path.join(out, "report.json"), "w") as f:
         json.dump(report, f, indent=1)

@@ -30,8 +30,11 @@ struct srv {
 	struct srv_worker *w;
 	struct dds_dp *dp;
 	struct dds_dp_launch launch[DDS_DP_MAX_QUEUES];
+	uint64_t model_hashes[SRV_MAX_MODELS]; /* cfg.dp.model_hashes: latency per model */
 	char err[1024];
 };
+
+_Static_assert(SRV_MAX_MODELS <= DDS_DP_MAX_MODELS, "every model needs its latency histograms");
 
 static void usage(FILE *to)
 {
@@ -223,6 +226,10 @@ static int step_dataplane(struct srv *s)
 	s->cfg.dp.price_recent_ns = s->cfg.pricing.expire_rounds * s->cfg.pricing.round_ns;
 	s->cfg.dp.stop_wait_ns = s->cfg.stop_grace_ns + 1000000000ull;
 	s->cfg.dp.busy_retry_ms = s->cfg.busy_retry_ms;
+	s->cfg.dp.n_models = srv_exec_n_models(s->x);
+	for (int i = 0; i < s->cfg.dp.n_models; i++)
+		s->model_hashes[i] = srv_exec_model(s->x, i)->hash;
+	s->cfg.dp.model_hashes = s->model_hashes;
 	srv_exec_ops(s->x, s->w, &ops);
 	s->dp = dds_dp_create(&s->cfg.dp, &ops, s->err, sizeof(s->err));
 	return s->dp ? 0 : -1;

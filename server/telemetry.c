@@ -21,7 +21,7 @@ static struct {
 	struct srv_worker *w;
 	time_t started;
 	pthread_mutex_t lock;
-	struct dds_hist *base[DDS_DP_LAT__COUNT];
+	struct dds_hist *base[DDS_DP_MAX_MODELS + 1][DDS_DP_LAT__COUNT]; /* [0]: all; [1 + m] */
 } tel = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* The commands answer "stopped" (an error) once the dataplane is gone. */
@@ -232,26 +232,51 @@ static void tel_hist(struct rte_tel_data *d, const char *name, const struct dds_
 #undef TEL_U64
 }
 
-/* The latency histograms since the last reset; with `reset`, the baseline moves to now. */
-static int tel_latency(struct rte_tel_data *d, bool reset)
+/* The model a latency command's parameter names: -1 for none (all models), -2 for no such
+ * model. */
+static int tel_model_param(const char *params)
+{
+	if (!params || !*params)
+		return -1;
+	for (int i = 0; i < srv_exec_n_models(tel.x); i++)
+		if (!strcmp(srv_exec_model(tel.x, i)->name, params))
+			return i;
+	return -2;
+}
+
+/* Baselines for every row (all models, then each), made on first use; under tel.lock. */
+static int tel_bases(int rows)
+{
+	for (int r = 0; r < rows; r++)
+		for (int i = 0; i < DDS_DP_LAT__COUNT; i++)
+			if (!tel.base[r][i] && !(tel.base[r][i] = dds_dp_hist_new()))
+				return -1;
+	return 0;
+}
+
+/* The latency histograms of all models (model -1) or of one, since the last reset; with
+ * `reset`, every baseline (all models' and each model's) moves to now. */
+static int tel_latency(struct rte_tel_data *d, int model, bool reset)
 {
 	struct dds_hist *cur = dds_dp_hist_new(), *since = dds_dp_hist_new();
-	int rc = cur && since ? 0 : -1;
+	int rows = 1 + srv_exec_n_models(tel.x);
+	int rc = cur && since && model >= -1 ? 0 : -1;
 
 	pthread_mutex_lock(&tel.lock);
-	for (int i = 0; i < DDS_DP_LAT__COUNT && rc == 0; i++)
-		if (!tel.base[i] && !(tel.base[i] = dds_dp_hist_new()))
-			rc = -1;
+	if (rc == 0)
+		rc = tel_bases(rows);
 	if (rc == 0)
 		rte_tel_data_start_dict(d);
 	for (int i = 0; i < DDS_DP_LAT__COUNT && rc == 0; i++) {
-		rc = dds_dp_latency(tel.dp, i, cur) || dds_hist_snapshot(cur, since) ||
-		     dds_hist_sub(since, tel.base[i]) ? -1 : 0;
+		rc = dds_dp_latency(tel.dp, model, i, cur) || dds_hist_snapshot(cur, since) ||
+		     dds_hist_sub(since, tel.base[model + 1][i]) ? -1 : 0;
 		if (rc == 0)
 			tel_hist(d, dds_dp_lat_name(i), since);
-		if (rc == 0 && reset)
-			rc = dds_hist_snapshot(cur, tel.base[i]);
 	}
+	for (int r = 0; r < rows && rc == 0 && reset; r++)
+		for (int i = 0; i < DDS_DP_LAT__COUNT && rc == 0; i++)
+			rc = dds_dp_latency(tel.dp, r - 1, i, cur) ||
+			     dds_hist_snapshot(cur, tel.base[r][i]) ? -1 : 0;
 	pthread_mutex_unlock(&tel.lock);
 	dds_hist_free(cur);
 	dds_hist_free(since);
@@ -261,17 +286,15 @@ static int tel_latency(struct rte_tel_data *d, bool reset)
 static int tel_cmd_latency(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	(void)cmd;
-	(void)params;
 	TEL_NEED_DP();
-	return tel_latency(d, false);
+	return tel_latency(d, tel_model_param(params), false);
 }
 
 static int tel_cmd_latency_reset(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	(void)cmd;
-	(void)params;
 	TEL_NEED_DP();
-	return tel_latency(d, true);
+	return tel_latency(d, tel_model_param(params), true);
 }
 
 static int tel_cmd_sched(const char *cmd, const char *params, struct rte_tel_data *d)
@@ -329,10 +352,10 @@ int srv_telemetry_register(struct dds_dp *dp, const struct srv_cfg *c, struct sr
 		{"/dds/models", "Models served, by wire hash. No parameters", tel_cmd_models},
 		{"/dds/pricing", "The market's last round: price, budgets, devices. No parameters",
 		 tel_cmd_pricing},
-		{"/dds/latency", "Server-side latency per stage since the last reset (ns). No "
-		 "parameters", tel_cmd_latency},
-		{"/dds/latency_reset", "Latency per stage since the last reset (ns), then reset. No "
-		 "parameters", tel_cmd_latency_reset},
+		{"/dds/latency", "Server-side latency per stage since the last reset (ns). "
+		 "Parameter: a model's name (default: all models)", tel_cmd_latency},
+		{"/dds/latency_reset", "Latency per stage since the last reset (ns), then reset (all "
+		 "models). Parameter: a model's name", tel_cmd_latency_reset},
 		{"/dds/splits", "Splits seen: model, values sent, group (own or meet), requests. No "
 		 "parameters", tel_cmd_splits},
 		{"/dds/sched", "Scheduler and backend: queues, groups, plans, batches, verdicts. No "

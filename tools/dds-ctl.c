@@ -17,12 +17,13 @@ static void usage(FILE *to)
 {
 	fprintf(to,
 		"usage: dds-ctl [-p PREFIX | -s SOCKET] [COMMAND [PARAMS]]\n"
-		"       dds-ctl [-p PREFIX | -s SOCKET] latency [--json] [--reset]\n"
+		"       dds-ctl [-p PREFIX | -s SOCKET] latency [--json] [--reset] [--model NAME]\n"
 		"       dds-ctl [-p PREFIX | -s SOCKET] rates [--interval S] [--count N] [--json]\n"
 		"  COMMAND   counters (default), state, proto, models, pricing, sched, queue N, or any\n"
 		"            telemetry command starting with '/' (\"/\" lists them all)\n"
 		"  latency   server-side latency per stage since the last reset, as a table in\n"
-		"            microseconds (--json: as JSON; --reset: print, then start afresh)\n"
+		"            microseconds (--json: as JSON; --reset: print, then start afresh for every\n"
+		"            model; --model: one model's requests only, by its name in `models`)\n"
 		"  rates     the counters that grew over each interval (default 1 s), per second; --count\n"
 		"            intervals (default 1; 0: until interrupted); --json: one JSON line each\n"
 		"            with interval_s, delta and per_s of every counter\n"
@@ -273,6 +274,7 @@ int main(int argc, char **argv)
 	const char *prefix = "dds", *sock = NULL;
 	char path[512], cmd[512], *reply;
 	bool latency = false, lat_json = false, lat_reset = false, rates = false, rates_json = false;
+	const char *lat_model = NULL;
 	double interval = 1.0;
 	long count = 1;
 	int o, fd, rc;
@@ -292,12 +294,15 @@ int main(int argc, char **argv)
 				lat_json = true;
 			else if (!strcmp(argv[i], "--reset"))
 				lat_reset = true;
+			else if (!strcmp(argv[i], "--model") && i + 1 < argc && argv[i + 1][0])
+				lat_model = argv[++i];
 			else {
 				usage(stderr);
 				return 2;
 			}
 		}
-		snprintf(cmd, sizeof(cmd), "/dds/latency%s", lat_reset ? "_reset" : "");
+		snprintf(cmd, sizeof(cmd), "/dds/latency%s%s%s", lat_reset ? "_reset" : "",
+			 lat_model ? "," : "", lat_model ? lat_model : "");
 	} else if (optind < argc && !strcmp(argv[optind], "rates")) {
 		rates = true;
 		if (rates_args(argc, argv, optind + 1, &interval, &count, &rates_json)) {

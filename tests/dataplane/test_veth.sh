@@ -124,10 +124,32 @@ print("latency: %d per stage; end_to_end p50 %.3f us, max %.3f us; overhead p99 
 EOP
 [ "$(grep -c '^[a-z_]\+ \+[0-9]' "$WORK/lat.txt")" = 7 ] || fail "latency table: want 7 stage rows"
 head -1 "$WORK/lat.txt" | grep -q "stage.*count.*p50.*p90.*p99.*p99.9.*max" || fail "latency table header"
+# Per model (--model, by the names `dds-ctl models` lists): both test models were served, their
+# counts add up to all models' in every stage, and no model's maximum exceeds the total's.
+"$CTL" -p "$PREFIX" models > "$WORK/models.json" || fail "dds-ctl models"
+for name in $(/usr/bin/python3 -c "import json,sys; print(' '.join(list(json.load(open(sys.argv[1])).values())[0].values()))" "$WORK/models.json"); do
+	"$CTL" -p "$PREFIX" latency --json --model "$name" > "$WORK/lat_$name.json" ||
+		fail "dds-ctl latency --model $name"
+done
+/usr/bin/python3 - "$WORK/lat.json" "$WORK"/lat_*.json <<'EOP' || fail "per-model latency inconsistent"
+import json, sys
+total = json.load(open(sys.argv[1]))
+per = [json.load(open(f)) for f in sys.argv[2:]]
+assert len(per) == 2 and all(p["end_to_end"]["count"] > 0 for p in per), [p["end_to_end"] for p in per]
+for s, r in total.items():
+    assert sum(p[s]["count"] for p in per) == r["count"], (s, [p[s]["count"] for p in per], r["count"])
+    assert max(p[s]["max_us"] for p in per) == r["max_us"], (s, [p[s]["max_us"] for p in per], r["max_us"])
+print("latency per model: end_to_end counts %s, p50 %s us" %
+      ([p["end_to_end"]["count"] for p in per], [round(p["end_to_end"]["p50_us"], 1) for p in per]))
+EOP
+"$CTL" -p "$PREFIX" latency --model nosuch > /dev/null 2>&1; [ $? = 3 ] || fail "latency --model nosuch: not exit 3"
 "$CTL" -p "$PREFIX" latency --reset | grep -q "^end_to_end \+$served " || fail "latency --reset: snapshot"
 "$CTL" -p "$PREFIX" latency --json | /usr/bin/python3 -c \
 	"import json,sys; d=json.load(sys.stdin); assert all(r['count'] == 0 for r in d.values()), d" ||
 	fail "latency counts not zero after --reset"
+"$CTL" -p "$PREFIX" latency --json --model "$name" | /usr/bin/python3 -c \
+	"import json,sys; d=json.load(sys.stdin); assert all(r['count'] == 0 for r in d.values()), d" ||
+	fail "a model's latency counts not zero after --reset"
 "$CTL" -p "$PREFIX" sched | grep -q '"backend":"cpu"' || fail "dds-ctl sched: backend"
 "$CTL" -p "$PREFIX" nosuch > /dev/null 2>&1; [ $? = 3 ] || fail "dds-ctl: unknown command not exit 3"
 "$CTL" -p "$PREFIX" queue 5 > /dev/null 2>&1; [ $? = 3 ] || fail "dds-ctl: bad queue not exit 3"
