@@ -39,8 +39,7 @@ bool gmac_key_tag(struct gmac_key *k, const uint8_t iv[DDS_PROTO_NONCE_LEN], con
 		OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, DDS_PROTO_TAG_LEN),
 		OSSL_PARAM_construct_end()};
 
-	return len <= (size_t)INT32_MAX &&
-	       EVP_EncryptInit_ex2(k->ctx, NULL, NULL, iv, NULL) == 1 &&
+	return EVP_EncryptInit_ex2(k->ctx, NULL, NULL, iv, NULL) == 1 &&
 	       EVP_EncryptUpdate(k->ctx, NULL, &n, aad, (int)len) == 1 &&
 	       EVP_EncryptFinal_ex(k->ctx, none, &n) == 1 && EVP_CIPHER_CTX_get_params(k->ctx, get) == 1;
 }

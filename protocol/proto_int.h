@@ -114,7 +114,8 @@ struct gmac_key;
 struct gmac_key *gmac_key_new(void);
 /* Prepare k for key (AES key schedule and GHASH key). False when the library fails. */
 bool gmac_key_set(struct gmac_key *k, const uint8_t key[DDS_PROTO_KEY_LEN]);
-/* tag = AES-256-GCM(k, IV = iv, plaintext = none, AAD = aad[0 .. len)). False on failure. */
+/* tag = AES-256-GCM(k, IV = iv, plaintext = none, AAD = aad[0 .. len)). False on failure.
+ * len fits an int (mac.c takes datagrams of at most 1 MiB). */
 bool gmac_key_tag(struct gmac_key *k, const uint8_t iv[DDS_PROTO_NONCE_LEN], const uint8_t *aad,
 		  size_t len, uint8_t tag[DDS_PROTO_TAG_LEN]);
 /* Wipe and free (NULL is accepted). */

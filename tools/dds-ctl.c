@@ -63,19 +63,29 @@ static int ctl_connect(const char *path)
 	return fd;
 }
 
-/* One exchange: the server's greeting, then our command and its reply. */
-static int ctl_ask(int fd, const char *cmd, char *reply)
+/* One message from the server into reply, NUL-terminated: -1 when the socket closed. */
+static int ctl_recv(int fd, char *reply)
 {
 	ssize_t n = recv(fd, reply, CTL_REPLY_MAX - 1, 0);
 
-	if (n <= 0 || send(fd, cmd, strlen(cmd), 0) < 0 ||
-	    (n = recv(fd, reply, CTL_REPLY_MAX - 1, 0)) <= 0) {
-		fprintf(stderr, "dds-ctl: the telemetry socket closed: %s\n",
-			n < 0 ? strerror(errno) : "no reply");
+	if (n <= 0)
 		return -1;
-	}
 	reply[n] = '\0';
 	return 0;
+}
+
+/* cmd and its reply; the connection's greeting must have been read (ctl_recv). */
+static int ctl_cmd(int fd, const char *cmd, char *reply)
+{
+	return send(fd, cmd, strlen(cmd), 0) < 0 ? -1 : ctl_recv(fd, reply);
+}
+
+/* The value object of a reply {"/dds/cmd": {...}} (owned by root), or NULL. */
+static json_t *reply_dict(json_t *root)
+{
+	json_t *dict = json_is_object(root) ? json_object_iter_value(json_object_iter(root)) : NULL;
+
+	return json_is_object(dict) ? dict : NULL;
 }
 
 /* The latency reply's flat keys "<stage>_<figure>" (ns) as a table or as JSON in us. */
@@ -96,8 +106,8 @@ static int print_latency(const char *reply, bool as_json)
 	const char *key;
 	char *text;
 
-	dict = json_is_object(root) ? json_object_iter_value(json_object_iter(root)) : NULL;
-	if (!json_is_object(dict)) {
+	dict = reply_dict(root);
+	if (!dict) {
 		fprintf(stderr, "dds-ctl: latency: unexpected reply: %s\n", reply);
 		json_decref(root);
 		json_decref(out);
@@ -153,18 +163,8 @@ static double now_s(void)
 /* The counters object of a /dds/counters reply (owned by *root), or NULL. */
 static json_t *ctl_counters(int fd, char *reply, json_t **root)
 {
-	json_t *dict;
-
-	*root = NULL;
-	if (send(fd, "/dds/counters", 13, 0) < 0)
-		return NULL;
-	ssize_t n = recv(fd, reply, CTL_REPLY_MAX - 1, 0);
-	if (n <= 0)
-		return NULL;
-	reply[n] = '\0';
-	*root = json_loads(reply, 0, NULL);
-	dict = json_is_object(*root) ? json_object_iter_value(json_object_iter(*root)) : NULL;
-	return json_is_object(dict) ? dict : NULL;
+	*root = ctl_cmd(fd, "/dds/counters", reply) == 0 ? json_loads(reply, 0, NULL) : NULL;
+	return reply_dict(*root);
 }
 
 static int key_cmp(const void *a, const void *b)
@@ -329,14 +329,18 @@ int main(int argc, char **argv)
 	if (fd < 0)
 		return 1;
 	reply = malloc(CTL_REPLY_MAX);
-	if (rates) {
-		rc = reply ? ctl_ask(fd, "/", reply) : -1; /* the greeting, then the command list */
-		rc = rc == 0 ? run_rates(fd, reply, interval, count, rates_json) : 1;
+	rc = reply ? ctl_recv(fd, reply) : -1; /* the server's greeting */
+	if (rc == 0 && rates) {
+		rc = run_rates(fd, reply, interval, count, rates_json);
 		free(reply);
 		close(fd);
 		return rc;
 	}
-	rc = reply ? ctl_ask(fd, cmd, reply) : -1;
+	if (rc == 0 && ctl_cmd(fd, cmd, reply) < 0)
+		rc = -1;
+	if (rc < 0)
+		fprintf(stderr, "dds-ctl: %s\n", reply ? "the telemetry socket closed without a reply"
+						       : "out of memory");
 	if (rc == 0 && !latency)
 		printf("%s\n", reply);
 	if (rc == 0 && strlen(reply) >= 6 && !strcmp(reply + strlen(reply) - 6, ":null}")) {
